@@ -1,0 +1,24 @@
+"""The JSON API under /api/: OpenAPI schema at /api/openapi.json, docs at /api/docs."""
+
+from ninja import NinjaAPI
+
+from qinglian.audit.api import router as audit_router
+from qinglian.core.api import SessionAuth, install_error_handlers
+from qinglian.org.api_auth import TokenAuth
+from qinglian.org.api import router as org_router
+
+api = NinjaAPI(
+    title="Qinglian API",
+    version="1",
+    description=(
+        "Integrity supervision platform. Authenticate with the browser session (send the "
+        "X-CSRFToken header on writes) or `Authorization: Bearer <token>` (tokens: POST "
+        "/api/org/tokens). Every error has the shape `{\"error\": {code, message, fields, "
+        "request_id}}`."
+    ),
+    auth=[TokenAuth(), SessionAuth(csrf=True)],
+    urls_namespace="api",
+)
+install_error_handlers(api)
+api.add_router("/org/", org_router, tags=["org"])
+api.add_router("/audit/", audit_router, tags=["audit"])

@@ -1,0 +1,23 @@
+"""Test settings. SQLite unless DATABASE_URL names another database (CI sets a PostgreSQL one)."""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, HUEY, database_from_url
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key"
+ALLOWED_HOSTS = ["*"]
+DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", "sqlite:///:memory:"))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file database so threaded live-server (browser) tests share it; pytest-django names it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+HUEY = {**HUEY, "immediate": True}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+AUDIT_ANCHOR_DIR = BASE_DIR / "var" / "test-audit-anchors"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LOGGING = {"version": 1, "disable_existing_loggers": False}

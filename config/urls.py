@@ -1,0 +1,16 @@
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
+
+from qinglian.portal import views as portal_views
+
+from .api import api
+
+urlpatterns = [
+    path("", portal_views.home, name="home"),
+    path("accounts/", include("qinglian.org.auth_urls")),
+    path("org/", include("qinglian.org.urls")),
+    path("audit/", include("qinglian.audit.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("api/", api.urls),
+]

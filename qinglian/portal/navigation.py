@@ -1,0 +1,35 @@
+"""The navigation a user sees, by role. Pure: takes the scope, returns menu entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from qinglian.org.enums import RoleCode
+from qinglian.org.scopes import DataScope
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str | Promise
+    url_name: str
+    section: str  # the URL namespace/prefix that marks the entry active
+
+
+def navigation_for(scope: DataScope) -> list[NavItem]:
+    items = [NavItem(_("Home"), "home", "home")]
+    if scope.read_company_ids:
+        items += [
+            NavItem(_("Companies"), "org:company_list", "org"),
+            NavItem(_("Departments"), "org:department_list", "org"),
+            NavItem(_("People"), "org:user_list", "org"),
+            NavItem(_("Projects"), "org:project_list", "org"),
+        ]
+    roles = scope.role_codes
+    if roles & {RoleCode.INSPECTOR, RoleCode.AUDITOR, RoleCode.IT_ADMIN}:
+        items.append(NavItem(_("Audit trail"), "audit:event_list", "audit"))
+    if RoleCode.IT_ADMIN in roles:
+        items.append(NavItem(_("Import"), "org:import", "org"))
+    return items
