@@ -61,3 +61,25 @@ class RequestContextMiddleware:
             response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+class ApplicationErrorMiddleware:
+    """Pages: a service's NotFound becomes the 404 page and PermissionDenied the 403 page, so
+    views stay thin. (The API maps every ApplicationError to its JSON error shape itself.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+        from django.http import Http404
+
+        from .errors import NotFound, PermissionDenied
+
+        if isinstance(exception, NotFound):
+            raise Http404(exception.message) from exception
+        if isinstance(exception, PermissionDenied):
+            raise DjangoPermissionDenied(exception.message) from exception
