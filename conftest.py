@@ -37,8 +37,13 @@ def org(db) -> Org:
     company_b = make_company(parent=group, name="乙公司", code="B")
     department_a = make_department(company=company_a, name="甲工程部")
     department_b = make_department(company=company_b, name="乙工程部")
-    handler_a = make_user(company=company_a, department=department_a, roles=(RoleCode.HANDLER,),
-                          username="handler_a", name="甲经办")
+    handler_a = make_user(
+        company=company_a,
+        department=department_a,
+        roles=(RoleCode.HANDLER,),
+        username="handler_a",
+        name="甲经办",
+    )
     return Org(
         group=group,
         company_a=company_a,
@@ -48,16 +53,25 @@ def org(db) -> Org:
         project_a=make_project(company=company_a, leader=handler_a),
         no_role=make_user(company=company_a, username="no_role", name="无角色"),
         handler_a=handler_a,
-        handler_b=make_user(company=company_b, department=department_b,
-                            roles=(RoleCode.HANDLER,), username="handler_b", name="乙经办"),
-        admin_a=make_user(company=company_a, roles=(RoleCode.IT_ADMIN,), username="admin_a",
-                          name="甲管理员"),
-        admin_group=make_user(company=group, roles=(RoleCode.IT_ADMIN,), username="admin_group",
-                              name="集团管理员"),
-        inspector=make_user(company=group, roles=(RoleCode.INSPECTOR,), username="inspector",
-                            name="纪委"),
-        auditor=make_user(company=group, roles=(RoleCode.AUDITOR,), username="auditor",
-                          name="内审"),
+        handler_b=make_user(
+            company=company_b,
+            department=department_b,
+            roles=(RoleCode.HANDLER,),
+            username="handler_b",
+            name="乙经办",
+        ),
+        admin_a=make_user(
+            company=company_a, roles=(RoleCode.IT_ADMIN,), username="admin_a", name="甲管理员"
+        ),
+        admin_group=make_user(
+            company=group, roles=(RoleCode.IT_ADMIN,), username="admin_group", name="集团管理员"
+        ),
+        inspector=make_user(
+            company=group, roles=(RoleCode.INSPECTOR,), username="inspector", name="纪委"
+        ),
+        auditor=make_user(
+            company=group, roles=(RoleCode.AUDITOR,), username="auditor", name="内审"
+        ),
     )
 
 

@@ -4,8 +4,8 @@ from ninja import NinjaAPI
 
 from qinglian.audit.api import router as audit_router
 from qinglian.core.api import SessionAuth, install_error_handlers
-from qinglian.org.api_auth import TokenAuth
 from qinglian.org.api import router as org_router
+from qinglian.org.api_auth import TokenAuth
 
 api = NinjaAPI(
     title="Qinglian API",
@@ -13,7 +13,7 @@ api = NinjaAPI(
     description=(
         "Integrity supervision platform. Authenticate with the browser session (send the "
         "X-CSRFToken header on writes) or `Authorization: Bearer <token>` (tokens: POST "
-        "/api/org/tokens). Every error has the shape `{\"error\": {code, message, fields, "
+        '/api/org/tokens). Every error has the shape `{"error": {code, message, fields, '
         "request_id}}`."
     ),
     auth=[TokenAuth(), SessionAuth(csrf=True)],

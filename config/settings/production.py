@@ -1,11 +1,12 @@
 """Production: everything from the environment; refuses to start insecurely."""
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import HUEY, database_from_url
+from .base import HUEY, MIDDLEWARE, database_from_url
 
 
 def _env(name: str, default: str | None = None) -> str:
@@ -57,9 +58,16 @@ if os.environ.get("REDIS_URL"):
     HUEY.pop("filename", None)
 
 if os.environ.get("AUDIT_ANCHOR_DIR"):
-    AUDIT_ANCHOR_DIR = os.environ["AUDIT_ANCHOR_DIR"]
+    AUDIT_ANCHOR_DIR = Path(os.environ["AUDIT_ANCHOR_DIR"])
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "qinglian@localhost")
+
+# Static files served by the app itself (compressed, cache-busted): no separate web server needed.
+MIDDLEWARE = [
+    MIDDLEWARE[0],
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    *MIDDLEWARE[1:],
+]

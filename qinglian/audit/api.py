@@ -1,6 +1,5 @@
 """Audit endpoints: read the trail in scope, run a verification."""
 
-from __future__ import annotations
 
 from datetime import datetime
 from typing import Any

@@ -43,8 +43,19 @@ def event_hash(
     prev_hash: str,
 ) -> str:
     payload = [
-        chain_key, seq, timestamp_text(occurred_at), actor_id, actor_name, action, object_type,
-        object_id, object_repr, changes, request_id, ip_address, prev_hash,
+        chain_key,
+        seq,
+        timestamp_text(occurred_at),
+        actor_id,
+        actor_name,
+        action,
+        object_type,
+        object_id,
+        object_repr,
+        changes,
+        request_id,
+        ip_address,
+        prev_hash,
     ]
     canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -32,8 +32,12 @@ class AuditEvent(models.Model):
     seq = models.BigIntegerField(_("sequence"))
     occurred_at = models.DateTimeField(_("time"))
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     actor_name = models.CharField(_("actor"), max_length=100, blank=True)
     action = models.CharField(_("action"), max_length=100, db_index=True)

@@ -147,7 +147,9 @@ def _verify_chain(chain: AuditChain) -> tuple[int, ChainBreak | None]:
     if chain.last_seq != last or chain.last_hash != previous:
         missing = last + 1 if chain.last_seq > last else chain.last_seq
         return count, ChainBreak(
-            chain.key, missing, None,
+            chain.key,
+            missing,
+            None,
             f"chain head says #{chain.last_seq}, events end at #{last} (deleted or rewritten)",
         )
     return count, None
@@ -208,6 +210,8 @@ def audit_anchor_check(document: Mapping[str, Any]) -> list[ChainBreak]:
             )
         elif stored[1] != head["hash"]:
             problems.append(
-                ChainBreak(key, head["seq"], stored[0], "differs from the anchored hash (rewritten)")
+                ChainBreak(
+                    key, head["seq"], stored[0], "differs from the anchored hash (rewritten)"
+                )
             )
     return problems

@@ -33,7 +33,12 @@ class ErrorOut(Schema):
 
 
 ERROR_RESPONSES: dict[int, type[Schema]] = {
-    400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    422: ErrorOut,
 }
 
 
@@ -83,7 +88,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
         fields: dict[str, list[str]] = {}
         for item in exc.errors:
-            location = [str(part) for part in item.get("loc", ()) if part not in ("body", "payload")]
+            location = [
+                str(part) for part in item.get("loc", ()) if part not in ("body", "payload")
+            ]
             fields.setdefault(".".join(location) or "request", []).append(str(item.get("msg")))
         return error_response(
             api, request, 422, ErrorCode.INVALID, _("The request is not valid."), fields
@@ -93,9 +100,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
         AuthenticationError,
         handler(401, ErrorCode.NOT_AUTHENTICATED, lambda e: _("Sign in or send an API token.")),
     )
-    api.add_exception_handler(
-        Http404, handler(404, ErrorCode.NOT_FOUND, lambda e: _("Not found."))
-    )
+    api.add_exception_handler(Http404, handler(404, ErrorCode.NOT_FOUND, lambda e: _("Not found.")))
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:

@@ -33,7 +33,11 @@ def retry_on_conflict(attempts: int = 5) -> Callable[[Callable[P, R]], Callable[
                 try:
                     return function(*args, **kwargs)
                 except OperationalError as error:
-                    if attempt == attempts or not _is_retryable(error) or connection.in_atomic_block:
+                    if (
+                        attempt == attempts
+                        or not _is_retryable(error)
+                        or connection.in_atomic_block
+                    ):
                         raise
                     time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 - jitter only
             raise AssertionError("unreachable")

@@ -1,10 +1,9 @@
 """Org endpoints: thin; selectors read through the data scope, services write."""
 
-from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
@@ -13,6 +12,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from qinglian.core.api import ERROR_RESPONSES
 
 from . import selectors, services
+from .models import User
 from .scopes import data_scope
 
 router = Router()
@@ -211,6 +211,11 @@ class ListFilter(Schema):
     search: str = ""
 
 
+def _actor(request: HttpRequest) -> User:
+    """The authenticated user (both authenticators refuse anonymous requests)."""
+    return cast(User, request.user)
+
+
 def _patch(payload: Schema) -> tuple[int | None, dict[str, Any]]:
     data = payload.dict(exclude_unset=True)
     return data.pop("version", None), data
@@ -238,14 +243,14 @@ def token_list(request: HttpRequest) -> Any:
 @router.post("/tokens", response={201: IssuedTokenOut, **ERROR_RESPONSES})
 def token_create(request: HttpRequest, payload: TokenIn) -> Any:
     issued = services.api_token_create(
-        actor=request.user, name=payload.name, expires_at=payload.expires_at
+        actor=_actor(request), name=payload.name, expires_at=payload.expires_at
     )
     return 201, {**TokenOut.from_orm(issued.token).dict(), "secret": issued.secret}
 
 
 @router.delete("/tokens/{token_id}", response={204: None, **ERROR_RESPONSES})
 def token_revoke(request: HttpRequest, token_id: int) -> Any:
-    services.api_token_revoke(actor=request.user, token_id=token_id)
+    services.api_token_revoke(actor=_actor(request), token_id=token_id)
     return 204, None
 
 
@@ -265,14 +270,14 @@ def company_detail(request: HttpRequest, company_id: int) -> Any:
 
 @router.post("/companies", response={201: CompanyOut, **ERROR_RESPONSES})
 def company_create(request: HttpRequest, payload: CompanyIn) -> Any:
-    return 201, services.company_create(actor=request.user, **payload.dict())
+    return 201, services.company_create(actor=_actor(request), **payload.dict())
 
 
 @router.patch("/companies/{company_id}", response={200: CompanyOut, **ERROR_RESPONSES})
 def company_update(request: HttpRequest, company_id: int, payload: CompanyPatch) -> Any:
     version, changes = _patch(payload)
     return services.company_update(
-        actor=request.user, company_id=company_id, expected_version=version, **changes
+        actor=_actor(request), company_id=company_id, expected_version=version, **changes
     )
 
 
@@ -294,14 +299,14 @@ def department_detail(request: HttpRequest, department_id: int) -> Any:
 
 @router.post("/departments", response={201: DepartmentOut, **ERROR_RESPONSES})
 def department_create(request: HttpRequest, payload: DepartmentIn) -> Any:
-    return 201, services.department_create(actor=request.user, **payload.dict())
+    return 201, services.department_create(actor=_actor(request), **payload.dict())
 
 
 @router.patch("/departments/{department_id}", response={200: DepartmentOut, **ERROR_RESPONSES})
 def department_update(request: HttpRequest, department_id: int, payload: DepartmentPatch) -> Any:
     version, changes = _patch(payload)
     return services.department_update(
-        actor=request.user, department_id=department_id, expected_version=version, **changes
+        actor=_actor(request), department_id=department_id, expected_version=version, **changes
     )
 
 
@@ -323,14 +328,14 @@ def user_detail(request: HttpRequest, user_id: int) -> Any:
 
 @router.post("/users", response={201: UserOut, **ERROR_RESPONSES})
 def user_create(request: HttpRequest, payload: UserIn) -> Any:
-    return 201, services.user_create(actor=request.user, **payload.dict())
+    return 201, services.user_create(actor=_actor(request), **payload.dict())
 
 
 @router.patch("/users/{user_id}", response={200: UserOut, **ERROR_RESPONSES})
 def user_update(request: HttpRequest, user_id: int, payload: UserPatch) -> Any:
     version, changes = _patch(payload)
     return services.user_update(
-        actor=request.user, user_id=user_id, expected_version=version, **changes
+        actor=_actor(request), user_id=user_id, expected_version=version, **changes
     )
 
 
@@ -351,14 +356,17 @@ def role_assignment_list(request: HttpRequest, user_id: int | None = None) -> An
 @router.post("/role-assignments", response={201: RoleAssignmentOut, **ERROR_RESPONSES})
 def role_assignment_grant(request: HttpRequest, payload: RoleAssignmentIn) -> Any:
     return 201, services.role_assignment_grant(
-        actor=request.user, user_id=payload.user_id, role_code=payload.role,
-        company_id=payload.company_id, include_subtree=payload.include_subtree,
+        actor=_actor(request),
+        user_id=payload.user_id,
+        role_code=payload.role,
+        company_id=payload.company_id,
+        include_subtree=payload.include_subtree,
     )
 
 
 @router.delete("/role-assignments/{assignment_id}", response={204: None, **ERROR_RESPONSES})
 def role_assignment_revoke(request: HttpRequest, assignment_id: int) -> Any:
-    services.role_assignment_revoke(actor=request.user, assignment_id=assignment_id)
+    services.role_assignment_revoke(actor=_actor(request), assignment_id=assignment_id)
     return 204, None
 
 
@@ -380,12 +388,12 @@ def project_detail(request: HttpRequest, project_id: int) -> Any:
 
 @router.post("/projects", response={201: ProjectOut, **ERROR_RESPONSES})
 def project_create(request: HttpRequest, payload: ProjectIn) -> Any:
-    return 201, services.project_create(actor=request.user, **payload.dict())
+    return 201, services.project_create(actor=_actor(request), **payload.dict())
 
 
 @router.patch("/projects/{project_id}", response={200: ProjectOut, **ERROR_RESPONSES})
 def project_update(request: HttpRequest, project_id: int, payload: ProjectPatch) -> Any:
     version, changes = _patch(payload)
     return services.project_update(
-        actor=request.user, project_id=project_id, expected_version=version, **changes
+        actor=_actor(request), project_id=project_id, expected_version=version, **changes
     )

@@ -41,7 +41,7 @@ class LoginView(auth_views.LoginView):
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        services.user_logout_record(user=request.user)  # type: ignore[arg-type]
+        services.user_logout_record(user=request.user)
     logout(request)
     return redirect("login")
 
@@ -63,4 +63,3 @@ def password_change(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Your password has been changed."))
             return redirect("home")
     return render(request, "registration/password_change.html", {"form": form})
-

@@ -38,8 +38,14 @@ COMPANIES = [
 
 # company code -> [(department code, name)]
 DEPARTMENTS = {
-    "DG": [("JW", "纪委办公室"), ("SJ", "审计部"), ("XX", "信息中心"), ("BGS", "办公室"),
-           ("CW", "财务部"), ("FW", "法务部")],
+    "DG": [
+        ("JW", "纪委办公室"),
+        ("SJ", "审计部"),
+        ("XX", "信息中心"),
+        ("BGS", "办公室"),
+        ("CW", "财务部"),
+        ("FW", "法务部"),
+    ],
     "DGWL": [("YS", "运输部"), ("DD", "调度中心"), ("CW", "财务部")],
     "DGJS": [("GC", "工程部"), ("ZJ", "造价部"), ("CW", "财务部"), ("ZH", "综合办公室")],
     "DGSM": [("YW", "业务部"), ("CC", "仓储部"), ("CW", "财务部"), ("FK", "风控法务部")],
@@ -110,14 +116,39 @@ USERS = [
 ]
 
 # Group-level roles cover the whole group; everybody else's cover their own company.
-GROUP_WIDE_USERS = {"chenjianguo", "linxiaoyan", "wangli", "zhoumin", "xuzhiqiang",
-                    "zhanghaibo", "liweidong", "zhaoli", "guolei"}
+GROUP_WIDE_USERS = {
+    "chenjianguo",
+    "linxiaoyan",
+    "wangli",
+    "zhoumin",
+    "xuzhiqiang",
+    "zhanghaibo",
+    "liweidong",
+    "zhaoli",
+    "guolei",
+}
 
 PROJECTS = [
-    ("DGJS", "GC-2021-001", "六横港区3号泊位改造工程", "huangzhiming", "GC",
-     Decimal("38600000.00"), date(2021, 3, 1), date(2022, 12, 31)),
-    ("DGJS", "GC-2021-002", "集团综合楼平安楼宇改造工程", "heping", "GC",
-     Decimal("5200000.00"), date(2021, 6, 15), date(2022, 6, 30)),
+    (
+        "DGJS",
+        "GC-2021-001",
+        "六横港区3号泊位改造工程",
+        "huangzhiming",
+        "GC",
+        Decimal("38600000.00"),
+        date(2021, 3, 1),
+        date(2022, 12, 31),
+    ),
+    (
+        "DGJS",
+        "GC-2021-002",
+        "集团综合楼平安楼宇改造工程",
+        "heping",
+        "GC",
+        Decimal("5200000.00"),
+        date(2021, 6, 15),
+        date(2022, 6, 30),
+    ),
 ]
 
 
@@ -135,8 +166,13 @@ def demo_load() -> DemoResult:
     for index, (code, name, short, parent, address) in enumerate(COMPANIES, start=1):
         if code not in companies:
             companies[code] = services.company_create(
-                actor=actor, code=code, name=name, short_name=short, uscc=demo_uscc(index),
-                parent_id=companies[parent].pk if parent else None, address=address,
+                actor=actor,
+                code=code,
+                name=name,
+                short_name=short,
+                uscc=demo_uscc(index),
+                parent_id=companies[parent].pk if parent else None,
+                address=address,
             )
             created += 1
     departments: dict[tuple[str, str], Department] = {
@@ -155,10 +191,16 @@ def demo_load() -> DemoResult:
         department = departments[spec.company, spec.department]
         if spec.username not in users:
             users[spec.username] = services.user_create(
-                actor=actor, username=spec.username, employee_number=f"DG{number:04d}",
-                name=spec.name, company_id=company.pk, department_id=department.pk,
-                phone=f"1385800{number:04d}", email=f"{spec.username}@donggang.example",
-                position=spec.position, password=DEMO_PASSWORD,
+                actor=actor,
+                username=spec.username,
+                employee_number=f"DG{number:04d}",
+                name=spec.name,
+                company_id=company.pk,
+                department_id=department.pk,
+                phone=f"1385800{number:04d}",
+                email=f"{spec.username}@donggang.example",
+                position=spec.position,
+                password=DEMO_PASSWORD,
             )
             created += 1
         user = users[spec.username]
@@ -178,16 +220,26 @@ def demo_load() -> DemoResult:
         company = companies[company_code]
         if not Project.objects.filter(company=company, code=code).exists():
             services.project_create(
-                actor=actor, company_id=company.pk, code=code, name=name,
-                leader_id=users[leader].pk, department_id=departments[company_code, dept].pk,
-                budget=budget, start_date=start, end_date=end,
+                actor=actor,
+                company_id=company.pk,
+                code=code,
+                name=name,
+                leader_id=users[leader].pk,
+                department_id=departments[company_code, dept].pk,
+                budget=budget,
+                start_date=start,
+                end_date=end,
             )
             created += 1
     logins = []
     for spec in USERS:
         for role in spec.roles:
             logins.append(
-                (str(RoleCode(role).label), spec.username, spec.name,
-                 companies[spec.company].short_name)
+                (
+                    str(RoleCode(role).label),
+                    spec.username,
+                    spec.name,
+                    companies[spec.company].short_name,
+                )
             )
     return DemoResult(created=created, logins=logins)

@@ -20,7 +20,9 @@ def make_uscc(serial: int | None = None) -> str:
     return first17 + check_character(first17)
 
 
-def make_company(*, parent: Company | None = None, name: str | None = None, **extra: Any) -> Company:
+def make_company(
+    *, parent: Company | None = None, name: str | None = None, **extra: Any
+) -> Company:
     serial = next(_serial)
     if parent is None:
         parent = Company.objects.filter(parent__isnull=True).first()
@@ -37,8 +39,11 @@ def make_company(*, parent: Company | None = None, name: str | None = None, **ex
 def make_department(*, company: Company, name: str | None = None, **extra: Any) -> Department:
     serial = next(_serial)
     return services.department_create(
-        actor=SYSTEM_ACTOR, company_id=company.pk, code=extra.pop("code", f"D{serial}"),
-        name=name or f"部门{serial}", **extra,
+        actor=SYSTEM_ACTOR,
+        company_id=company.pk,
+        code=extra.pop("code", f"D{serial}"),
+        name=name or f"部门{serial}",
+        **extra,
     )
 
 
@@ -64,7 +69,9 @@ def make_user(
     )
     for role in roles:
         services.role_assignment_grant(
-            actor=SYSTEM_ACTOR, user_id=user.pk, role_code=role,
+            actor=SYSTEM_ACTOR,
+            user_id=user.pk,
+            role_code=role,
             company_id=(role_company or company).pk,
         )
     return user
@@ -73,8 +80,12 @@ def make_user(
 def make_project(*, company: Company, leader: User, **extra: Any) -> Project:
     serial = next(_serial)
     return services.project_create(
-        actor=SYSTEM_ACTOR, company_id=company.pk, code=extra.pop("code", f"P{serial}"),
-        name=extra.pop("name", f"工程项目{serial}"), leader_id=leader.pk, **extra,
+        actor=SYSTEM_ACTOR,
+        company_id=company.pk,
+        code=extra.pop("code", f"P{serial}"),
+        name=extra.pop("name", f"工程项目{serial}"),
+        leader_id=leader.pk,
+        **extra,
     )
 
 

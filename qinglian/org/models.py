@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Q
@@ -22,8 +24,12 @@ class Company(TimeStampedModel):
     )
     kind = models.CharField(_("kind"), max_length=16, choices=CompanyKind.choices)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent company"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="children",
+        "self",
+        verbose_name=_("parent company"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     path = models.CharField(max_length=255, db_index=True, editable=False, default="")
     depth = models.PositiveSmallIntegerField(default=0, editable=False)
@@ -54,13 +60,21 @@ class Department(TimeStampedModel):
     code = models.CharField(_("code"), max_length=32)
     name = models.CharField(_("name"), max_length=100)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent department"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="children",
+        "self",
+        verbose_name=_("parent department"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     path = models.CharField(max_length=255, db_index=True, editable=False, default="")
     head = models.ForeignKey(
-        "User", verbose_name=_("department head"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="headed_departments",
+        "User",
+        verbose_name=_("department head"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="headed_departments",
     )
     is_active = models.BooleanField(_("active"), default=True)
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -93,18 +107,26 @@ class User(AbstractUser):
     employee_number = models.CharField(_("employee number"), max_length=32, unique=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     company = models.ForeignKey(
-        Company, verbose_name=_("company"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="users",
+        Company,
+        verbose_name=_("company"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="users",
     )
     department = models.ForeignKey(
-        Department, verbose_name=_("department"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="members",
+        Department,
+        verbose_name=_("department"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="members",
     )
     position = models.CharField(_("position"), max_length=60, blank=True)
     version = models.PositiveIntegerField(default=1, editable=False)
 
-    objects = QinglianUserManager()
-    REQUIRED_FIELDS = ["email", "name", "employee_number"]
+    objects: ClassVar[QinglianUserManager] = QinglianUserManager()
+    REQUIRED_FIELDS: ClassVar[list[str]] = ["email", "name", "employee_number"]
 
     class Meta:
         ordering = ["employee_number"]
@@ -126,7 +148,8 @@ class Role(models.Model):
     name = models.CharField(_("name"), max_length=60)
     description = models.CharField(_("description"), max_length=255, blank=True)
     is_oversight = models.BooleanField(
-        _("read-only oversight"), default=False,
+        _("read-only oversight"),
+        default=False,
         help_text=_("Reads everything in its scope, changes no business data."),
     )
 
@@ -154,7 +177,9 @@ class RoleAssignment(models.Model):
     )
     role = models.ForeignKey(Role, verbose_name=_("role"), on_delete=models.PROTECT)
     company = models.ForeignKey(
-        Company, verbose_name=_("scope company"), on_delete=models.PROTECT,
+        Company,
+        verbose_name=_("scope company"),
+        on_delete=models.PROTECT,
         related_name="role_assignments",
     )
     include_subtree = models.BooleanField(_("includes subsidiaries"), default=True)
@@ -186,7 +211,9 @@ class Project(TimeStampedModel):
     code = models.CharField(_("code"), max_length=32)
     name = models.CharField(_("name"), max_length=200)
     leader = models.ForeignKey(
-        User, verbose_name=_("leader in charge"), on_delete=models.PROTECT,
+        User,
+        verbose_name=_("leader in charge"),
+        on_delete=models.PROTECT,
         related_name="led_projects",
     )
     department = models.ForeignKey(

@@ -30,8 +30,10 @@ class DataScope:
 
     @property
     def role_codes(self) -> frozenset[str]:
-        return frozenset().union(*self.roles_by_company.values()) if self.roles_by_company else (
-            frozenset()
+        return (
+            frozenset().union(*self.roles_by_company.values())
+            if self.roles_by_company
+            else (frozenset())
         )
 
     def can_read(self, company_id: int | None) -> bool:
@@ -113,7 +115,9 @@ def can_read_audit(user: Any, company_id: int | None = None) -> bool:
     """Inspectors, auditors and IT administrators read the audit trail of their scope."""
     scope = data_scope(user)
     roles = (
-        scope.role_codes if company_id is None else scope.roles_by_company.get(company_id, ())
+        scope.role_codes
+        if company_id is None
+        else scope.roles_by_company.get(company_id, frozenset())
     )
     return bool(set(roles) & {RoleCode.INSPECTOR, RoleCode.AUDITOR, RoleCode.IT_ADMIN})
 

@@ -160,7 +160,10 @@ def company_update(
     company.version += 1
     company.save()
     audit_record(
-        actor=actor, action="org.company.updated", company_id=company.pk, target=company,
+        actor=actor,
+        action="org.company.updated",
+        company_id=company.pk,
+        target=company,
         changes=delta,
     )
     return company
@@ -204,7 +207,10 @@ def department_create(
     department.path = _department_path(department)
     department.save(update_fields=["path"])
     audit_record(
-        actor=actor, action="org.department.created", company_id=company_id, target=department,
+        actor=actor,
+        action="org.department.created",
+        company_id=company_id,
+        target=department,
         changes={f: [None, _jsonable(getattr(department, f))] for f in DEPARTMENT_FIELDS},
     )
     return department
@@ -225,7 +231,9 @@ def department_update(
     unknown = set(changes) - set(DEPARTMENT_FIELDS)
     if unknown:
         raise ValidationFailed(_("Unknown fields: %s") % ", ".join(sorted(unknown)))
-    current = Department.objects.filter(pk=department_id).values_list("company_id", flat=True).first()
+    current = (
+        Department.objects.filter(pk=department_id).values_list("company_id", flat=True).first()
+    )
     if current is None:
         raise NotFound(_("Department not found."))
     _require_admin(actor, current)
@@ -261,14 +269,15 @@ def department_update(
     if "parent_id" in delta:
         department.refresh_from_db(fields=["parent"])
         new_path = _department_path(department)
-        for descendant in Department.objects.select_for_update().filter(
-            path__startswith=old_path
-        ):
-            descendant.path = new_path + descendant.path[len(old_path):]
+        for descendant in Department.objects.select_for_update().filter(path__startswith=old_path):
+            descendant.path = new_path + descendant.path[len(old_path) :]
             descendant.save(update_fields=["path"])
     audit_record(
-        actor=actor, action="org.department.updated", company_id=department.company_id,
-        target=department, changes=delta,
+        actor=actor,
+        action="org.department.updated",
+        company_id=department.company_id,
+        target=department,
+        changes=delta,
     )
     return department
 
@@ -276,15 +285,23 @@ def department_update(
 # ---------------------------------------------------------------- users
 
 USER_FIELDS = (
-    "username", "employee_number", "name", "phone", "email", "company_id", "department_id",
-    "position", "is_active",
+    "username",
+    "employee_number",
+    "name",
+    "phone",
+    "email",
+    "company_id",
+    "department_id",
+    "position",
+    "is_active",
 )
 
 
 def _check_department(department_id: int | None, company_id: int | None) -> None:
-    if department_id is not None and not Department.objects.filter(
-        pk=department_id, company_id=company_id
-    ).exists():
+    if department_id is not None and (
+        company_id is None
+        or not Department.objects.filter(pk=department_id, company_id=company_id).exists()
+    ):
         raise ValidationFailed(
             _("The department must belong to the user's company."),
             fields={"department": [_("Not a department of this company.")]},
@@ -336,7 +353,10 @@ def user_create(
         user.set_unusable_password()
     user.save()
     audit_record(
-        actor=actor, action="org.user.created", company_id=company_id, target=user,
+        actor=actor,
+        action="org.user.created",
+        company_id=company_id,
+        target=user,
         changes={f: [None, _jsonable(getattr(user, f))] for f in USER_FIELDS},
     )
     return user
@@ -371,7 +391,10 @@ def user_update(
     user.save()
     forget_data_scope(user)
     audit_record(
-        actor=actor, action="org.user.updated", company_id=user.company_id, target=user,
+        actor=actor,
+        action="org.user.updated",
+        company_id=user.company_id,
+        target=user,
         changes=delta,
     )
     return user
@@ -387,16 +410,17 @@ def user_password_reset(*, actor: Any, user_id: int, new_password: str) -> User:
     user.set_password(new_password)
     user.save(update_fields=["password"])
     audit_record(
-        actor=actor, action="org.user.password_reset", company_id=user.company_id, target=user,
+        actor=actor,
+        action="org.user.password_reset",
+        company_id=user.company_id,
+        target=user,
         changes={"password": ["***", "***"]},
     )
     return user
 
 
 @transaction.atomic
-def user_password_change(
-    *, actor: User, old_password: str, new_password: str
-) -> User:
+def user_password_change(*, actor: User, old_password: str, new_password: str) -> User:
     user = _lock(User, actor.pk)
     if not user.check_password(old_password):
         raise ValidationFailed(
@@ -407,7 +431,10 @@ def user_password_change(
     user.set_password(new_password)
     user.save(update_fields=["password"])
     audit_record(
-        actor=user, action="org.user.password_changed", company_id=user.company_id, target=user,
+        actor=user,
+        action="org.user.password_changed",
+        company_id=user.company_id,
+        target=user,
         changes={"password": ["***", "***"]},
     )
     return user
@@ -463,18 +490,20 @@ def role_assignment_grant(
         raise PermissionDenied(_("Nobody grants administrator rights to themselves."))
     if role_code in OVERSIGHT_ROLES and data_scope(target).has_role(RoleCode.IT_ADMIN):
         raise ValidationFailed(
-            _("An oversight role cannot be combined with IT administration (segregation of duties)."),
+            _("Oversight roles cannot be combined with IT administration (segregation of duties)."),
             fields={"role": [_("Conflicts with the user's IT administrator role.")]},
         )
     if role_code == RoleCode.IT_ADMIN and data_scope(target).is_oversight:
         raise ValidationFailed(
-            _("An oversight role cannot be combined with IT administration (segregation of duties)."),
+            _("Oversight roles cannot be combined with IT administration (segregation of duties)."),
             fields={"role": [_("Conflicts with the user's oversight role.")]},
         )
     try:
         with transaction.atomic():
             assignment = RoleAssignment.objects.create(
-                user_id=user_id, role=role, company_id=company_id,
+                user_id=user_id,
+                role=role,
+                company_id=company_id,
                 include_subtree=include_subtree,
                 granted_by=None if is_system(actor) else actor,
             )
@@ -484,10 +513,14 @@ def role_assignment_grant(
         ) from error
     forget_data_scope(target)
     audit_record(
-        actor=actor, action="org.role_assignment.granted", company_id=target.company_id,
+        actor=actor,
+        action="org.role_assignment.granted",
+        company_id=target.company_id,
         target=assignment,
         changes={
-            "user_id": [None, user_id], "role": [None, role_code], "company_id": [None, company_id],
+            "user_id": [None, user_id],
+            "role": [None, role_code],
+            "company_id": [None, company_id],
             "include_subtree": [None, include_subtree],
         },
     )
@@ -497,19 +530,26 @@ def role_assignment_grant(
 @transaction.atomic
 def role_assignment_revoke(*, actor: Any, assignment_id: int) -> None:
     assignment = (
-        RoleAssignment.objects.select_for_update().select_related("role", "user")
-        .filter(pk=assignment_id).first()
+        RoleAssignment.objects.select_for_update()
+        .select_related("role", "user")
+        .filter(pk=assignment_id)
+        .first()
     )
     if assignment is None or not _can_see(actor, assignment.user.company_id):
         raise NotFound(_("Role assignment not found."))
     _require_admin(actor, assignment.company_id)
     if assignment.user_id == actor.pk and assignment.role.code == RoleCode.IT_ADMIN:
-        raise PermissionDenied(_("Ask another administrator to remove your own administrator role."))
+        raise PermissionDenied(
+            _("Ask another administrator to remove your own administrator role.")
+        )
     audit_record(
-        actor=actor, action="org.role_assignment.revoked", company_id=assignment.user.company_id,
+        actor=actor,
+        action="org.role_assignment.revoked",
+        company_id=assignment.user.company_id,
         target=assignment,
         changes={
-            "user_id": [assignment.user_id, None], "role": [assignment.role.code, None],
+            "user_id": [assignment.user_id, None],
+            "role": [assignment.role.code, None],
             "company_id": [assignment.company_id, None],
         },
     )
@@ -520,7 +560,14 @@ def role_assignment_revoke(*, actor: Any, assignment_id: int) -> None:
 # ---------------------------------------------------------------- projects
 
 PROJECT_FIELDS = (
-    "code", "name", "leader_id", "department_id", "status", "budget", "start_date", "end_date",
+    "code",
+    "name",
+    "leader_id",
+    "department_id",
+    "status",
+    "budget",
+    "start_date",
+    "end_date",
     "description",
 )
 
@@ -542,14 +589,24 @@ def project_create(
 ) -> Project:
     _require_admin(actor, company_id)
     project = Project(
-        company_id=company_id, code=code.strip(), name=name.strip(), leader_id=leader_id,
-        department_id=department_id, status=status, budget=budget, start_date=start_date,
-        end_date=end_date, description=description,
+        company_id=company_id,
+        code=code.strip(),
+        name=name.strip(),
+        leader_id=leader_id,
+        department_id=department_id,
+        status=status,
+        budget=budget,
+        start_date=start_date,
+        end_date=end_date,
+        description=description,
     )
     _check_project(project)
     project.save()
     audit_record(
-        actor=actor, action="org.project.created", company_id=company_id, target=project,
+        actor=actor,
+        action="org.project.created",
+        company_id=company_id,
+        target=project,
         changes={f: [None, _jsonable(getattr(project, f))] for f in PROJECT_FIELDS},
     )
     return project
@@ -593,7 +650,10 @@ def project_update(
     project.version += 1
     project.save()
     audit_record(
-        actor=actor, action="org.project.updated", company_id=company_id, target=project,
+        actor=actor,
+        action="org.project.updated",
+        company_id=company_id,
+        target=project,
         changes=delta,
     )
     return project
@@ -615,14 +675,22 @@ def api_token_hash(secret: str) -> str:
 @transaction.atomic
 def api_token_create(*, actor: User, name: str, expires_at: datetime | None = None) -> IssuedToken:
     if not name.strip():
-        raise ValidationFailed(_("Name the token."), fields={"name": [_("This field is required.")]})
+        raise ValidationFailed(
+            _("Name the token."), fields={"name": [_("This field is required.")]}
+        )
     secret = "ql_" + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=actor, name=name.strip()[:60], key_hash=api_token_hash(secret), prefix=secret[:8],
+        user=actor,
+        name=name.strip()[:60],
+        key_hash=api_token_hash(secret),
+        prefix=secret[:8],
         expires_at=expires_at,
     )
     audit_record(
-        actor=actor, action="org.api_token.created", company_id=actor.company_id, target=token,
+        actor=actor,
+        action="org.api_token.created",
+        company_id=actor.company_id,
+        target=token,
         changes={"name": [None, token.name]},
     )
     return IssuedToken(token, secret)
@@ -636,7 +704,10 @@ def api_token_revoke(*, actor: User, token_id: int) -> None:
     token.revoked_at = clock.now()
     token.save(update_fields=["revoked_at"])
     audit_record(
-        actor=actor, action="org.api_token.revoked", company_id=actor.company_id, target=token,
+        actor=actor,
+        action="org.api_token.revoked",
+        company_id=actor.company_id,
+        target=token,
     )
 
 

@@ -12,5 +12,5 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dir", type=Path, default=None, help="default: AUDIT_ANCHOR_DIR")
 
-    def handle(self, *args: Any, dir: Path | None, **options: Any) -> None:  # noqa: A002
+    def handle(self, *args: Any, dir: Path | None, **options: Any) -> None:
         self.stdout.write(str(audit_anchor_export(dir)))

@@ -12,7 +12,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--anchor", type=Path, action="append", default=[],
+            "--anchor",
+            type=Path,
+            action="append",
+            default=[],
             help="an anchor file written by audit_anchor (repeatable): its heads must still match",
         )
 
@@ -37,5 +40,7 @@ class Command(BaseCommand):
                 + (f" (event id {problem.event_id})" if problem.event_id else "")
                 + f": {problem.reason}"
             )
-        raise CommandError(f"audit trail broken: first bad sequence {breaks[0].seq} "
-                           f"in chain {breaks[0].chain}", returncode=1)
+        raise CommandError(
+            f"audit trail broken: first bad sequence {breaks[0].seq} in chain {breaks[0].chain}",
+            returncode=1,
+        )
