@@ -12,7 +12,7 @@ from .base import HUEY, MIDDLEWARE, database_from_url
 def _env(name: str, default: str | None = None) -> str:
     value = os.environ.get(name, default)
     if value is None or value == "":
-        raise ImproperlyConfigured(f"Environment variable {name} is required in production.")
+        raise ImproperlyConfigured(f"{name} is required in production (environment variable).")
     return value
 
 

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.utils import translation
 
 from qinglian.org.demo import DEMO_PASSWORD, demo_load
+from qinglian.org.enums import RoleCode
 
 
 class Command(BaseCommand):
@@ -12,12 +13,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         with translation.override("zh-hans"):
             result = demo_load()
-        self.stdout.write(f"Demo organisation ready ({result.created} records created).")
-        self.stdout.write(f"Every demo account's password: {DEMO_PASSWORD}")
-        self.stdout.write("Sign-ins by role (role · user name · name · company):")
-        seen: set[str] = set()
-        for role, username, name, company in sorted(result.logins):
-            marker = "" if role in seen else "*"
-            seen.add(role)
-            self.stdout.write(f"  {marker}{role:<10} {username:<14} {name:<4} {company}")
-        self.stdout.write("  (* = suggested account for that role)")
+            by_role: dict[str, list[str]] = {}
+            for role, username, name, company in result.logins:
+                by_role.setdefault(role, []).append(f"{username}（{name}·{company}）")
+            self.stdout.write(
+                f"Demo organisation 东港集团 ready ({result.created} records created)."
+            )
+            self.stdout.write(
+                f"Sign in at http://127.0.0.1:8000 — password for every demo account: {DEMO_PASSWORD}"
+            )
+            for role in RoleCode:
+                accounts = by_role.get(str(role.label), [])
+                self.stdout.write(f"  {role.label}: {', '.join(accounts)}")
