@@ -56,8 +56,8 @@ def audit_event_list(
 
 
 def audit_event_access(*, user: Any, event_id: int) -> AuditEvent:
-    if not can_read_audit(user):
-        raise NotFound(_("Audit event not found."))
+    """Not found for a missing or out-of-scope event; a user without any audit role is refused
+    (403) like on the list, since that answer does not depend on the id."""
     event = audit_event_list(user=user).filter(pk=event_id).first()
     if event is None:
         raise NotFound(_("Audit event not found."))

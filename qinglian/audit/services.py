@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,13 +159,31 @@ def _verify_chain(chain: AuditChain) -> tuple[int, ChainBreak | None]:
 def audit_chain_verify() -> VerificationReport:
     """Recompute every chain; record the first broken event of each."""
     report = VerificationReport()
-    for chain in AuditChain.objects.order_by("key"):
-        count, problem = _verify_chain(chain)
-        report.chains += 1
-        report.events += count
-        if problem:
-            report.breaks.append(problem)
+    with _one_snapshot():
+        for chain in AuditChain.objects.order_by("key"):
+            count, problem = _verify_chain(chain)
+            report.chains += 1
+            report.events += count
+            if problem:
+                report.breaks.append(problem)
     return report
+
+
+@contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """Read the heads and the events from one snapshot: otherwise an event committed between
+    reading a head and reading its events looks like a rewritten head. PostgreSQL: a read-only
+    REPEATABLE READ transaction (it takes no locks, writers go on). SQLite opens transactions
+    with BEGIN IMMEDIATE here, which would stop every writer for the whole run, so it reads
+    without one (a race there is reported as a break; run the check again)."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 # ---------------------------------------------------------------- anchors kept outside the DB

@@ -20,7 +20,7 @@ class Command(BaseCommand):
                 f"Demo organisation 东港集团 ready ({result.created} records created)."
             )
             self.stdout.write(
-                f"Sign in at http://127.0.0.1:8000 — password for every demo account: {DEMO_PASSWORD}"
+                f"Sign in at http://127.0.0.1:8000 — demo password for everyone: {DEMO_PASSWORD}"
             )
             for role in RoleCode:
                 accounts = by_role.get(str(role.label), [])
