@@ -11,6 +11,7 @@ from qinglian.audit.guards import SQLITE_INSTALL, SQLITE_REMOVE
 from qinglian.org.enums import RoleCode
 from qinglian.org.factories import make_company, make_department, make_project, make_user
 from qinglian.org.models import Company, Department, Project, User
+from qinglian.org.services import role_builtin_ensure
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Org:
 
 @pytest.fixture
 def org(db) -> Org:
+    role_builtin_ensure()  # transactional tests flush the seeded roles
     group = make_company(parent=None, name="测试集团", code="G")
     company_a = make_company(parent=group, name="甲公司", code="A")
     company_b = make_company(parent=group, name="乙公司", code="B")
@@ -82,8 +84,10 @@ def _sqlite_audit_guards(request):
     statement through, so the triggers are lifted just before it and re-created by the next
     test. PostgreSQL flushes with TRUNCATE, which its row triggers allow."""
     names = set(request.fixturenames)
-    transactional = bool(names & {"transactional_db", "live_server"})
     marker = request.node.get_closest_marker("django_db")
+    transactional = bool(names & {"transactional_db", "live_server"}) or bool(
+        marker and marker.kwargs.get("transaction")
+    )
     if not (names & {"db", "transactional_db", "live_server"} or marker):
         yield
         return

@@ -1,9 +1,12 @@
 """The JSON API under /api/: OpenAPI schema at /api/openapi.json, docs at /api/docs."""
 
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 
 from qinglian.audit.api import router as audit_router
-from qinglian.core.api import SessionAuth, install_error_handlers
+from qinglian.core.api import SessionAuth, error_response, install_error_handlers
+from qinglian.core.errors import ErrorCode
 from qinglian.org.api import router as org_router
 from qinglian.org.api_auth import TokenAuth
 
@@ -22,3 +25,7 @@ api = NinjaAPI(
 install_error_handlers(api)
 api.add_router("/org/", org_router, tags=["org"])
 api.add_router("/audit/", audit_router, tags=["audit"])
+
+
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    return error_response(api, request, 404, ErrorCode.NOT_FOUND, _("No such API endpoint."))

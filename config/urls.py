@@ -1,9 +1,9 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.i18n import JavaScriptCatalog
 
 from qinglian.portal import views as portal_views
 
-from .api import api
+from .api import api, api_not_found
 
 urlpatterns = [
     path("", portal_views.home, name="home"),
@@ -13,4 +13,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/", api.urls),
+    # Unknown API paths answer in the API's error shape, not with the HTML 404 page.
+    re_path(r"^api/", api_not_found),
 ]

@@ -183,7 +183,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"huey": {"level": "INFO"}, "django.db.backends": {"level": "WARNING"}},
+    # run_huey installs its own handler on the "huey" logger; do not print its lines twice.
+    "loggers": {
+        "huey": {"level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
 
 APP_NAME = _("Qinglian integrity supervision")

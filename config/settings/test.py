@@ -10,8 +10,9 @@ SECRET_KEY = "test-only-secret-key"
 ALLOWED_HOSTS = ["*"]
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", "sqlite:///:memory:"))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file database so threaded live-server (browser) tests share it; pytest-django names it.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+    # A file database so threaded live-server (browser) tests share it; one per test run, so
+    # two runs on one machine never write into each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 HUEY = {**HUEY, "immediate": True}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

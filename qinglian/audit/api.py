@@ -1,6 +1,5 @@
 """Audit endpoints: read the trail in scope, run a verification."""
 
-
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ from qinglian.core.errors import PermissionDenied
 from qinglian.org.scopes import can_verify_audit
 
 from . import selectors
-from .services import audit_chain_verify
+from .services import audit_chain_verify_run
 
 router = Router()
 
@@ -79,7 +78,7 @@ def event_detail(request: HttpRequest, event_id: int) -> Any:
 def verify(request: HttpRequest) -> Any:
     if not can_verify_audit(request.user):
         raise PermissionDenied(_("Only inspectors and auditors run a chain verification."))
-    report = audit_chain_verify()
+    report = audit_chain_verify_run(actor=request.user)
     return {
         "intact": report.is_intact,
         "chains": report.chains,

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Model
+from django.utils.translation import gettext as _
 
 from qinglian.core import clock
 from qinglian.core.request_context import current_request_context
@@ -132,15 +133,18 @@ def _verify_chain(chain: AuditChain) -> tuple[int, ChainBreak | None]:
         count += 1
         if event.seq != expected_seq:
             return count, ChainBreak(
-                chain.key, expected_seq, None, f"event #{expected_seq} is missing"
+                chain.key,
+                expected_seq,
+                None,
+                _("event #%(seq)d is missing") % {"seq": expected_seq},
             )
         if event.prev_hash != previous:
             return count, ChainBreak(
-                chain.key, event.seq, event.pk, "does not link to the previous event"
+                chain.key, event.seq, event.pk, _("does not link to the previous event")
             )
         if _hash_of(event, chain.key) != event.hash:
             return count, ChainBreak(
-                chain.key, event.seq, event.pk, "content does not match its hash (altered)"
+                chain.key, event.seq, event.pk, _("content does not match its hash (altered)")
             )
         previous = event.hash
         expected_seq += 1
@@ -151,7 +155,8 @@ def _verify_chain(chain: AuditChain) -> tuple[int, ChainBreak | None]:
             chain.key,
             missing,
             None,
-            f"chain head says #{chain.last_seq}, events end at #{last} (deleted or rewritten)",
+            _("chain head says #%(head)d, events end at #%(last)d (deleted or rewritten)")
+            % {"head": chain.last_seq, "last": last},
         )
     return count, None
 
@@ -169,20 +174,54 @@ def audit_chain_verify() -> VerificationReport:
     return report
 
 
+def audit_chain_verify_run(*, actor: Any) -> VerificationReport:
+    """An inspector's verification run: the check, then a record of who checked, when and what
+    they were told (oversight belongs in the trail too). The record goes to the system chain in
+    its own short transaction after the check, so the check never holds a chain lock."""
+    report = audit_chain_verify()
+    with transaction.atomic():
+        audit_event_append(
+            actor=actor,
+            action="audit.chain.verified",
+            company_id=None,
+            target=None,
+            object_type="audit.verification",
+            object_id="",
+            object_repr="audit chains",
+            changes={
+                "intact": report.is_intact,
+                "chains": report.chains,
+                "events": report.events,
+                "breaks": [f"{b.chain}#{b.seq}: {b.reason}" for b in report.breaks],
+            },
+        )
+    return report
+
+
 @contextmanager
 def _one_snapshot() -> Iterator[None]:
     """Read the heads and the events from one snapshot: otherwise an event committed between
-    reading a head and reading its events looks like a rewritten head. PostgreSQL: a read-only
-    REPEATABLE READ transaction (it takes no locks, writers go on). SQLite opens transactions
-    with BEGIN IMMEDIATE here, which would stop every writer for the whole run, so it reads
-    without one (a race there is reported as a break; run the check again)."""
+    reading a head and reading its events looks like a rewritten head. Neither way takes a
+    lock, so writers go on. PostgreSQL: a read-only REPEATABLE READ transaction. SQLite: a
+    plain (deferred) read transaction gives WAL's snapshot; `atomic()` would BEGIN IMMEDIATE
+    here (settings) and stop every writer for the whole run."""
     connection = transaction.get_connection()
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    if connection.in_atomic_block:  # the caller's transaction decides what is seen
         yield
-        return
-    with transaction.atomic():
+    elif connection.vendor == "postgresql":
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+    elif connection.vendor == "sqlite":
         with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("COMMIT")  # only read: nothing to keep or undo
+    else:
         yield
 
 
@@ -225,12 +264,12 @@ def audit_anchor_check(document: Mapping[str, Any]) -> list[ChainBreak]:
         )
         if stored is None:
             problems.append(
-                ChainBreak(key, head["seq"], None, "anchored event is missing from the database")
+                ChainBreak(key, head["seq"], None, _("anchored event is missing from the database"))
             )
         elif stored[1] != head["hash"]:
             problems.append(
                 ChainBreak(
-                    key, head["seq"], stored[0], "differs from the anchored hash (rewritten)"
+                    key, head["seq"], stored[0], _("differs from the anchored hash (rewritten)")
                 )
             )
     return problems

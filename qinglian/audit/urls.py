@@ -3,4 +3,9 @@ from django.urls import path
 from . import views
 
 app_name = "audit"
-urlpatterns = [path("", views.placeholder, name="event_list")]
+urlpatterns = [
+    path("", views.event_list, name="event_list"),
+    path("<int:pk>/", views.event_detail, name="event_detail"),
+    path("trail/", views.object_trail, name="object_trail"),
+    path("verify/", views.verify, name="verify"),
+]

@@ -24,7 +24,8 @@ class RequestContext:
 
 
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
-    "qinglian_request_context", default=RequestContext()  # noqa: B039 - frozen
+    "qinglian_request_context",
+    default=RequestContext(),  # noqa: B039 - frozen
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 

@@ -1,6 +1,5 @@
 """Org endpoints: thin; selectors read through the data scope, services write."""
 
-
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast

@@ -161,7 +161,7 @@ class DemoResult:
 @transaction.atomic
 def demo_load() -> DemoResult:
     actor = SYSTEM_ACTOR
-    created = 0
+    created = services.role_builtin_ensure()
     companies: dict[str, Company] = {c.code: c for c in Company.objects.all()}
     for index, (code, name, short, parent, address) in enumerate(COMPANIES, start=1):
         if code not in companies:

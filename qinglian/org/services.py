@@ -469,6 +469,38 @@ def user_login_failure_record(*, username: str) -> None:
 
 # ---------------------------------------------------------------- roles
 
+# The built-in roles; a migration seeds them, and this puts back any that are missing (a fresh
+# database flushed by a test, an installation that deleted one by hand).
+BUILTIN_ROLES: tuple[tuple[str, str, bool], ...] = (
+    (RoleCode.HANDLER, "经办人", False),
+    (RoleCode.PURCHASER, "采购员", False),
+    (RoleCode.SALESPERSON, "销售员", False),
+    (RoleCode.COST_AUDITOR, "造价审核员", False),
+    (RoleCode.LEGAL_REVIEWER, "法务审核", False),
+    (RoleCode.FINANCE, "财务", False),
+    (RoleCode.WAREHOUSE_KEEPER, "仓库管理员", False),
+    (RoleCode.DEPARTMENT_HEAD, "部门负责人", False),
+    (RoleCode.LEADER_IN_CHARGE, "分管领导", False),
+    (RoleCode.GENERAL_MANAGER, "总经理", False),
+    (RoleCode.INSPECTOR, "纪委监督员", True),
+    (RoleCode.AUDITOR, "内审员", True),
+    (RoleCode.IT_ADMIN, "IT 管理员", False),
+)
+
+
+@transaction.atomic
+def role_builtin_ensure() -> int:
+    """Create the built-in roles that are missing; returns how many were created."""
+    existing = set(Role.objects.values_list("code", flat=True))
+    missing = [
+        Role(code=code, name=name, is_oversight=is_oversight)
+        for code, name, is_oversight in BUILTIN_ROLES
+        if code not in existing
+    ]
+    Role.objects.bulk_create(missing)
+    return len(missing)
+
+
 
 @transaction.atomic
 def role_assignment_grant(

@@ -241,6 +241,10 @@ def test_token_endpoints_issue_once_and_revoke(org):
     assert call(other, "delete", f"/api/org/tokens/{listed[0]['id']}").status_code == 404
 
 
+def test_unknown_api_paths_answer_in_the_error_shape(org):
+    assert_error(client_for(org, "inspector").get("/api/no/such/thing"), 404, "not_found")
+
+
 def test_openapi_schema_and_docs_are_served_locally(org):
     client = client_for(org, "inspector")
     schema = client.get("/api/openapi.json").json()

@@ -1,5 +1,7 @@
 """The data-scope matrix at the selector layer every page and API uses."""
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
@@ -30,7 +32,7 @@ def test_company_list_matrix(org):
 )
 def test_out_of_scope_answers_not_found_exactly_like_missing(org, who, sees_a):
     user = getattr(org, who)
-    checks = [
+    checks: list[tuple[Any, dict[str, int]]] = [
         (selectors.company_access, {"company_id": org.company_a.pk}),
         (selectors.department_access, {"department_id": org.department_a.pk}),
         (selectors.user_access, {"user_id": org.handler_a.pk}),
