@@ -50,7 +50,5 @@ def add_service_errors(form: forms.BaseForm, error: ApplicationError) -> None:
                 continue  # not a field of this form: the summary below carries it
             form.add_error(target, message or error.message)
             placed = True
-    if not placed or set(error.fields) - set(form.fields) - {
-        name + "_id" for name in form.fields
-    }:
+    if not placed or set(error.fields) - set(form.fields) - {name + "_id" for name in form.fields}:
         form.add_error(None, error.message)

@@ -501,7 +501,6 @@ def role_builtin_ensure() -> int:
     return len(missing)
 
 
-
 @transaction.atomic
 def role_assignment_grant(
     *,
