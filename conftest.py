@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.db import connection
+from django.utils import translation
 
 from qinglian.audit.guards import SQLITE_INSTALL, SQLITE_REMOVE
 from qinglian.org.enums import RoleCode
@@ -75,6 +76,14 @@ def org(db) -> Org:
             company=group, roles=(RoleCode.AUDITOR,), username="auditor", name="内审"
         ),
     )
+
+
+@pytest.fixture
+def english(settings):
+    """Messages in English for tests that assert their wording (the default is zh-hans)."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from qinglian.core.forms import StyledFormMixin
 
@@ -260,9 +261,9 @@ class DepartmentEditForm(DepartmentForm):
 
 
 class UserForm(StyledFormMixin, ScopedForm):
-    username = forms.CharField(label=_("Username"), max_length=150)
+    username = forms.CharField(label=_("User name"), max_length=150)
     employee_number = forms.CharField(label=_("Employee number"), max_length=32)
-    name = forms.CharField(label=_("Name"), max_length=60)
+    name = forms.CharField(label=pgettext_lazy("person", "Name"), max_length=60)
     department = DepartmentChoiceField(
         label=_("Department"),
         queryset=Department.objects.none(),
@@ -294,9 +295,9 @@ class UserForm(StyledFormMixin, ScopedForm):
 
 
 class UserEditForm(StyledFormMixin, ScopedForm):
-    username = forms.CharField(label=_("Username"), max_length=150)
+    username = forms.CharField(label=_("User name"), max_length=150)
     employee_number = forms.CharField(label=_("Employee number"), max_length=32)
-    name = forms.CharField(label=_("Name"), max_length=60)
+    name = forms.CharField(label=pgettext_lazy("person", "Name"), max_length=60)
     company = CompanyChoiceField(label=_("Company"), queryset=Company.objects.none())
     department = DepartmentChoiceField(
         label=_("Department"),

@@ -32,7 +32,7 @@ from django.db.models.functions import Lower
 from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
@@ -416,7 +416,11 @@ class WorkbookRejected(ValidationFailed):
 
     def __init__(self, problems: list[ImportProblem]) -> None:
         super().__init__(
-            _("The workbook was not imported: %(count)d problem(s) found.")
+            ngettext(
+                "The workbook was not imported: %(count)d problem found.",
+                "The workbook was not imported: %(count)d problems found.",
+                len(problems),
+            )
             % {"count": len(problems)}
         )
         self.problems = problems
@@ -1201,7 +1205,11 @@ class _Checker:
                 USERS,
                 row,
                 "roles",
-                _("Unknown role(s): %(roles)s. Use a role code or name, e.g. handler or 经办人.")
+                ngettext(
+                    "Unknown role: %(roles)s. Use a role code or name, e.g. handler or 经办人.",
+                    "Unknown roles: %(roles)s. Use a role code or name, e.g. handler or 经办人.",
+                    len(unknown),
+                )
                 % {"roles": "、".join(unknown)},
             )
         if RoleCode.IT_ADMIN in codes and any(code in OVERSIGHT_ROLES for code in codes):

@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from qinglian.core.models import TimeStampedModel
 from qinglian.core.uscc import validate_uscc
@@ -103,7 +104,7 @@ class User(AbstractUser):
 
     first_name = None  # type: ignore[assignment]
     last_name = None  # type: ignore[assignment]
-    name = models.CharField(_("name"), max_length=60)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=60)
     employee_number = models.CharField(_("employee number"), max_length=32, unique=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     company = models.ForeignKey(

@@ -255,7 +255,7 @@ def department_update(
             raise ValidationFailed(
                 _("A department cannot be moved under itself or its own sub-department."),
                 code=OrgErrorCode.TREE_CYCLE,
-                fields={"parent": [_("Would make a cycle.")]},
+                fields={"parent": [_("Would make a cycle in the tree")]},
             )
     for field, value in changes.items():
         setattr(department, field, value)
@@ -518,7 +518,7 @@ def role_assignment_grant(
     if role is None:
         raise ValidationFailed(_("Unknown role."), fields={"role": [_("Unknown role.")]})
     if actor.pk == user_id and role_code == RoleCode.IT_ADMIN:
-        raise PermissionDenied(_("Nobody grants administrator rights to themselves."))
+        raise PermissionDenied(_("You cannot grant yourself administrator rights."))
     if role_code in OVERSIGHT_ROLES and data_scope(target).has_role(RoleCode.IT_ADMIN):
         raise ValidationFailed(
             _("Oversight roles cannot be combined with IT administration (segregation of duties)."),

@@ -365,7 +365,7 @@ def user_create(request: HttpRequest, pk: int) -> HttpResponse:
             ),
         )
         if person is not None:
-            messages.success(request, _("%(name)s added.") % {"name": person})
+            messages.success(request, _("Person %(name)s added.") % {"name": person})
             return redirect("org:user_detail", person.pk)
     return _form_page(
         request,

@@ -20,6 +20,8 @@ from qinglian.org.services import company_update
 
 from .test_services_chain import _bypass_guards
 
+pytestmark = pytest.mark.usefixtures("english")  # asserts the English wording
+
 
 def verify(*args: str) -> str:
     out = StringIO()

@@ -7,6 +7,8 @@ from qinglian.audit.models import AuditChain, AuditEvent
 from qinglian.audit.services import audit_chain_verify
 from qinglian.org.services import company_update
 
+pytestmark = pytest.mark.usefixtures("english")  # asserts the English wording
+
 
 def test_every_org_change_is_chained_per_company(org):
     report = audit_chain_verify()

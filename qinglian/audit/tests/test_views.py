@@ -284,7 +284,7 @@ def test_detail_shows_every_field_and_links_to_the_trail(org):
     assert f'href="{trail_of(event)}"'.replace("&", "&amp;") in html
 
 
-def test_detail_shows_request_id_and_address_of_a_web_change(org):
+def test_detail_shows_request_id_and_address_of_a_web_change(org, english):
     # The verification run is a web request: its event carries the request id and address.
     client = client_for(org, "auditor")
     response = client.post(reverse("audit:verify"), headers={"X-Request-ID": "req-12345678"})
@@ -361,7 +361,7 @@ def test_verify_get_shows_the_button_and_runs_nothing(org):
     assert AuditEvent.objects.count() == before
 
 
-def test_verify_intact_is_reported_and_recorded(org):
+def test_verify_intact_is_reported_and_recorded(org, english):
     chains, events = AuditChain.objects.count(), AuditEvent.objects.count()
     response = client_for(org, "inspector").post(reverse("audit:verify"))
     html = response.content.decode()
@@ -384,7 +384,7 @@ def test_verify_htmx_swaps_in_only_the_result(org):
     assert 'data-testid="verify-intact"' in html
 
 
-def test_verify_names_every_broken_chain_in_red(org):
+def test_verify_names_every_broken_chain_in_red(org, english):
     chain_a = AuditChain.objects.get(key=chain_key(org.company_a.pk))
     chain_b = AuditChain.objects.get(key=chain_key(org.company_b.pk))
     altered = AuditEvent.objects.get(chain=chain_a, seq=2)

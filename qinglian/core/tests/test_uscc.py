@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from qinglian.core.uscc import ALPHABET, check_character, uscc_problem
 
-pytestmark = pytest.mark.usefixtures("settings")  # gettext needs configured settings
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def test_a_published_code_is_valid():

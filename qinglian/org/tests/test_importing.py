@@ -303,7 +303,7 @@ def test_every_bad_row_is_reported_with_sheet_row_and_column_and_nothing_is_writ
         "人员 row 4, column E (邮箱): Enter a valid email address.",
         f"人员 row 5, column G (部门编码): No department with code “{org.department_b.code}” in "
         "company “A” (in the database or the 部门 sheet).",
-        "人员 row 5, column I (角色): Unknown role(s): magician. Use a role code or name, e.g. "
+        "人员 row 5, column I (角色): Unknown role: magician. Use a role code or name, e.g. "
         "handler or 经办人.",
         "人员 row 5, column K (初始密码): This password is too short. It must contain at least "
         "10 characters.",

@@ -25,7 +25,7 @@ def test_company_create_audits_in_the_company_chain(org):
     assert event.changes["uscc"] == [None, make_uscc(901)]
 
 
-def test_bad_uscc_is_refused_with_the_field_and_nothing_is_written(org):
+def test_bad_uscc_is_refused_with_the_field_and_nothing_is_written(org, english):
     companies, events = Company.objects.count(), AuditEvent.objects.count()
     bad = make_uscc(902)[:-1] + ("0" if make_uscc(902)[-1] != "0" else "1")
     with pytest.raises(ValidationFailed) as refused:
