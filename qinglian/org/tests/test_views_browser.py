@@ -3,9 +3,7 @@ content-security policy blocks, no request to another host, and the confirm-befo
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -16,35 +14,10 @@ from qinglian.org.models import RoleAssignment
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
-PHONE_WIDTH = 375
+PHONE_WIDTH = 375  # the `phone` fixture's viewport (conftest.py)
 
 
-@pytest.fixture
-def phone():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
-        )
-        context = browser.new_context(
-            viewport={"width": PHONE_WIDTH, "height": 812}, locale="zh-CN", is_mobile=True
-        )
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        context.close()
-        browser.close()
-
-
-def test_admin_pages_fit_a_phone(live_server, transactional_db, org, phone):
+def test_admin_pages_fit_a_phone(live_server, transactional_db, org, phone, screenshot):
     from playwright.sync_api import expect
 
     page = phone
@@ -70,7 +43,6 @@ def test_admin_pages_fit_a_phone(live_server, transactional_db, org, phone):
     page.click("button[type=submit]")
     expect(page.get_by_test_id("current-user")).to_be_attached()
 
-    ARTIFACTS.mkdir(exist_ok=True)
     pages = {
         "companies": reverse("org:company_list"),
         "company": reverse("org:company_detail", args=[org.company_a.pk]),
@@ -84,7 +56,7 @@ def test_admin_pages_fit_a_phone(live_server, transactional_db, org, phone):
     for name, url in pages.items():
         page.goto(live_server.url + url)
         expect(page.locator("h1").first).to_be_visible()
-        page.screenshot(path=str(ARTIFACTS / f"org-{name}-phone.png"), full_page=True)
+        screenshot(page, f"org-{name}-phone")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE_WIDTH + 1, (name, width)
 
