@@ -72,13 +72,14 @@ def audit_event_append(
         ip_address=context.ip_address,
         prev_hash=chain.last_hash,
     )
-    event.hash = _hash_of(event, chain.key)
+    event.hash = audit_event_hash(event, chain.key)
     event.save(force_insert=True)
     AuditChain.objects.filter(pk=chain.pk).update(last_seq=event.seq, last_hash=event.hash)
     return event
 
 
-def _hash_of(event: AuditEvent, key: str) -> str:
+def audit_event_hash(event: AuditEvent, key: str) -> str:
+    """The hash an event must carry, from its stored fields."""
     return event_hash(
         chain_key=key,
         seq=event.seq,
@@ -142,7 +143,7 @@ def _verify_chain(chain: AuditChain) -> tuple[int, ChainBreak | None]:
             return count, ChainBreak(
                 chain.key, event.seq, event.pk, _("does not link to the previous event")
             )
-        if _hash_of(event, chain.key) != event.hash:
+        if audit_event_hash(event, chain.key) != event.hash:
             return count, ChainBreak(
                 chain.key, event.seq, event.pk, _("content does not match its hash (altered)")
             )

@@ -519,15 +519,14 @@ def role_assignment_grant(
         raise ValidationFailed(_("Unknown role."), fields={"role": [_("Unknown role.")]})
     if actor.pk == user_id and role_code == RoleCode.IT_ADMIN:
         raise PermissionDenied(_("You cannot grant yourself administrator rights."))
-    if role_code in OVERSIGHT_ROLES and data_scope(target).has_role(RoleCode.IT_ADMIN):
+    target_scope = data_scope(target)
+    conflict = (role_code in OVERSIGHT_ROLES and target_scope.has_role(RoleCode.IT_ADMIN)) or (
+        role_code == RoleCode.IT_ADMIN and target_scope.is_oversight
+    )
+    if conflict:
         raise ValidationFailed(
             _("Oversight roles cannot be combined with IT administration (segregation of duties)."),
-            fields={"role": [_("Conflicts with the user's IT administrator role.")]},
-        )
-    if role_code == RoleCode.IT_ADMIN and data_scope(target).is_oversight:
-        raise ValidationFailed(
-            _("Oversight roles cannot be combined with IT administration (segregation of duties)."),
-            fields={"role": [_("Conflicts with the user's oversight role.")]},
+            fields={"role": [_("Conflicts with a role the user already holds.")]},
         )
     try:
         with transaction.atomic():

@@ -10,9 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from qinglian.audit.hashing import event_hash
 from qinglian.audit.models import AuditChain, AuditEvent
-from qinglian.audit.services import chain_key
+from qinglian.audit.services import audit_event_hash, chain_key
 from qinglian.audit.tasks import daily_audit_anchor
 from qinglian.core import clock
 from qinglian.org.models import Company
@@ -82,21 +81,7 @@ def _rewrite_history(chain: AuditChain, from_seq: int, object_repr: str) -> None
         if event.seq == from_seq:
             event.object_repr = object_repr
         event.prev_hash = previous or "0" * 64
-        event.hash = event_hash(
-            chain_key=chain.key,
-            seq=event.seq,
-            occurred_at=event.occurred_at,
-            actor_id=event.actor_id,
-            actor_name=event.actor_name,
-            action=event.action,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            object_repr=event.object_repr,
-            changes=event.changes,
-            request_id=event.request_id,
-            ip_address=event.ip_address,
-            prev_hash=event.prev_hash,
-        )
+        event.hash = audit_event_hash(event, chain.key)
         sql(
             "UPDATE audit_auditevent SET object_repr = %s, prev_hash = %s, hash = %s WHERE id = %s",
             [event.object_repr, event.prev_hash, event.hash, event.pk],
