@@ -124,6 +124,17 @@ class RoleOut(Schema):
     is_oversight: bool
 
 
+class RoleIn(Schema):
+    code: str = Field(max_length=32)
+    name: str = Field(max_length=60)
+    description: str = ""
+
+
+class RolePatch(Schema):
+    name: str = Field(max_length=60)
+    description: str | None = None
+
+
 class RoleAssignmentOut(Schema):
     id: int
     user_id: int
@@ -344,6 +355,16 @@ def user_update(request: HttpRequest, user_id: int, payload: UserPatch) -> Any:
 @router.get("/roles", response={200: list[RoleOut], **ERROR_RESPONSES})
 def role_list(request: HttpRequest) -> Any:
     return selectors.role_list()
+
+
+@router.post("/roles", response={201: RoleOut, **ERROR_RESPONSES})
+def role_create(request: HttpRequest, payload: RoleIn) -> Any:
+    return 201, services.role_create(actor=_actor(request), **payload.dict())
+
+
+@router.patch("/roles/{role_id}", response={200: RoleOut, **ERROR_RESPONSES})
+def role_update(request: HttpRequest, role_id: int, payload: RolePatch) -> Any:
+    return services.role_update(actor=_actor(request), role_id=role_id, **payload.dict())
 
 
 @router.get("/role-assignments", response={200: list[RoleAssignmentOut], **ERROR_RESPONSES})

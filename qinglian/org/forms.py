@@ -434,3 +434,18 @@ class ProjectForm(StyledFormMixin, ScopedForm):
 
 class ProjectEditForm(ProjectForm):
     version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class RoleForm(StyledFormMixin, forms.Form):
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=32,
+        help_text=_("Lower-case letters, digits and underscores, e.g. bidding_officer."),
+    )
+    name = forms.CharField(label=_("Name"), max_length=60)
+    description = forms.CharField(label=_("Description"), max_length=255, required=False)
+
+
+class RoleEditForm(StyledFormMixin, forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=60)
+    description = forms.CharField(label=_("Description"), max_length=255, required=False)

@@ -107,6 +107,24 @@ def role_list() -> QuerySet[Role]:
     return Role.objects.all()
 
 
+def role_list_with_holders(*, user: Any) -> QuerySet[Role]:
+    """Roles with the number of people in the reader's scope who hold each."""
+    scope = data_scope(user)
+    holders = Q(roleassignment__user__is_active=True)
+    if not scope.is_group_wide:
+        holders &= Q(roleassignment__user__company_id__in=scope.read_company_ids)
+    return Role.objects.annotate(
+        holder_count=Count("roleassignment__user", filter=holders, distinct=True)
+    )
+
+
+def role_access(*, role_id: int) -> Role:
+    role = Role.objects.filter(pk=role_id).first()
+    if role is None:
+        raise NotFound(_("Role not found."))
+    return role
+
+
 def role_assignment_list(*, user: Any, user_id: int | None = None) -> QuerySet[RoleAssignment]:
     queryset = data_scope(user).apply(
         RoleAssignment.objects.select_related("user", "role", "company", "granted_by"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -486,6 +487,72 @@ BUILTIN_ROLES: tuple[tuple[str, str, bool], ...] = (
     (RoleCode.AUDITOR, "内审员", True),
     (RoleCode.IT_ADMIN, "IT 管理员", False),
 )
+
+
+ROLE_CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+
+
+def _require_group_admin(actor: Any) -> int:
+    """Roles are group-wide reference data: only an IT administrator of the group changes them."""
+    group_id = Company.objects.filter(parent__isnull=True).values_list("pk", flat=True).first()
+    _require_admin(actor, group_id)
+    assert group_id is not None  # _require_admin refuses a missing company
+    return group_id
+
+
+@transaction.atomic
+def role_create(*, actor: Any, code: str, name: str, description: str = "") -> Role:
+    """A custom role (e.g. 招标专员) that approval routes can name; it grants no rights itself."""
+    group_id = _require_group_admin(actor)
+    code = code.strip().lower()
+    if not ROLE_CODE_PATTERN.match(code):
+        raise ValidationFailed(
+            _("Use 2 to 32 lower-case letters, digits or underscores, starting with a letter."),
+            fields={"code": [_("Not a valid role code.")]},
+        )
+    role = Role(code=code, name=name.strip(), description=description.strip())
+    _validated(role)
+    role.save()
+    audit_record(
+        actor=actor,
+        action="org.role.created",
+        company_id=group_id,
+        target=role,
+        changes={
+            "code": [None, role.code],
+            "name": [None, role.name],
+            "description": [None, role.description],
+        },
+    )
+    return role
+
+
+@transaction.atomic
+def role_update(*, actor: Any, role_id: int, name: str, description: str | None = None) -> Role:
+    """Rename a custom role; `description` None leaves it as it is."""
+    group_id = _require_group_admin(actor)
+    role = _lock(Role, role_id)
+    if role.code in RoleCode.values:
+        raise ValidationFailed(
+            _("Built-in roles are fixed; add a custom role instead."),
+            fields={"name": [_("Built-in roles are fixed; add a custom role instead.")]},
+        )
+    before = {"name": role.name, "description": role.description}
+    role.name = name.strip()
+    if description is not None:
+        role.description = description.strip()
+    _validated(role)
+    delta = diff_fields(before, {"name": role.name, "description": role.description})
+    if delta:
+        role.save()
+        audit_record(
+            actor=actor,
+            action="org.role.updated",
+            company_id=group_id,
+            target=role,
+            changes=delta,
+        )
+    return role
 
 
 @transaction.atomic

@@ -27,6 +27,8 @@ urlpatterns = [
     path("projects/", views.project_list, name="project_list"),
     path("projects/<int:pk>/", views.project_detail, name="project_detail"),
     path("projects/<int:pk>/edit/", views.project_edit, name="project_edit"),
+    path("roles/", views.role_list, name="role_list"),
+    path("roles/<int:pk>/edit/", views.role_edit, name="role_edit"),
     path("import/", import_views.import_page, name="import"),
     path("import/template.xlsx", import_views.import_template, name="import_template"),
 ]

@@ -26,6 +26,7 @@ from qinglian.core.errors import Conflict, PermissionDenied, ValidationFailed
 from qinglian.core.forms import add_service_errors
 
 from . import forms, selectors, services
+from .enums import RoleCode
 from .models import Company, Department, User
 from .scopes import can_administer_org, can_read_audit, data_scope
 
@@ -577,4 +578,54 @@ def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
         title=_("Edit project"),
         subtitle=project.name,
         cancel_url=reverse("org:project_detail", args=[project.pk]),
+    )
+
+
+# ---------------------------------------------------------------- roles
+
+
+def _group_admin(user: Any) -> bool:
+    group = selectors.company_list(user=user).filter(parent__isnull=True).first()
+    return group is not None and can_administer_org(user, group.pk)
+
+
+@login_required
+@require_GET_or_POST
+def role_list(request: HttpRequest) -> HttpResponse:
+    may_edit = _group_admin(request.user)
+    if request.method == "POST" and not may_edit:
+        raise PermissionDenied(_("Only an IT administrator of the group manages roles."))
+    form = forms.RoleForm(_posted(request))
+    if form.is_valid():
+        role = _attempt(form, lambda: services.role_create(actor=request.user, **form.cleaned_data))
+        if role is not None:
+            messages.success(request, _("Role %(name)s added.") % {"name": role.label})
+            return redirect("org:role_list")
+    context = {
+        "roles": selectors.role_list_with_holders(user=request.user),
+        "form": form if may_edit else None,
+        "builtin_codes": set(RoleCode.values),
+    }
+    return render(request, "org/role_list.html", context)
+
+
+@login_required
+@require_GET_or_POST
+def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    role = selectors.role_access(role_id=pk)
+    if not _group_admin(request.user):
+        raise PermissionDenied(_("Only an IT administrator of the group manages roles."))
+    form = forms.RoleEditForm(
+        _posted(request), initial={"name": role.name, "description": role.description}
+    )
+    if form.is_valid():
+        saved = _attempt(
+            form,
+            lambda: services.role_update(actor=request.user, role_id=role.pk, **form.cleaned_data),
+        )
+        if saved is not None:
+            messages.success(request, _("Role %(name)s saved.") % {"name": saved.label})
+            return redirect("org:role_list")
+    return _form_page(
+        request, form, title=_("Edit role"), subtitle=role.code, cancel_url=reverse("org:role_list")
     )

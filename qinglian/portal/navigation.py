@@ -31,5 +31,6 @@ def navigation_for(scope: DataScope) -> list[NavItem]:
     if roles & {RoleCode.INSPECTOR, RoleCode.AUDITOR, RoleCode.IT_ADMIN}:
         items.append(NavItem(_("Audit trail"), "audit:event_list", "audit"))
     if RoleCode.IT_ADMIN in roles:
+        items.append(NavItem(_("Roles"), "org:role_list", "org"))
         items.append(NavItem(_("Import"), "org:import", "org"))
     return items
