@@ -180,20 +180,23 @@ COMPANIES = SheetSpec(
     ),
 )
 
+# Departments and people both name their company by code.
+COMPANY_CODE_COLUMN = Column(
+    "company_code",
+    "单位编码",
+    gettext_lazy("Company code"),
+    gettext_lazy("Code of an existing company or of a company in the 单位 sheet."),
+    "已有单位或“单位”表中单位的编码。",
+    required=True,
+    max_length=32,
+)
+
 DEPARTMENTS = SheetSpec(
     key="departments",
     name="部门",
     label=gettext_lazy("Departments"),
     columns=(
-        Column(
-            "company_code",
-            "单位编码",
-            gettext_lazy("Company code"),
-            gettext_lazy("Code of an existing company or of a company in the 单位 sheet."),
-            "已有单位或“单位”表中单位的编码。",
-            required=True,
-            max_length=32,
-        ),
+        COMPANY_CODE_COLUMN,
         Column(
             "code",
             "部门编码",
@@ -296,15 +299,7 @@ USERS = SheetSpec(
             model=User,
             model_field="email",
         ),
-        Column(
-            "company_code",
-            "单位编码",
-            gettext_lazy("Company code"),
-            gettext_lazy("Code of an existing company or of a company in the 单位 sheet."),
-            "已有单位或“单位”表中单位的编码。",
-            required=True,
-            max_length=32,
-        ),
+        COMPANY_CODE_COLUMN,
         Column(
             "department_code",
             "部门编码",
