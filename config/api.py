@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 
+from qinglian.approvals.api import router as approvals_router
 from qinglian.audit.api import router as audit_router
 from qinglian.core.api import SessionAuth, error_response, install_error_handlers
 from qinglian.core.errors import ErrorCode
@@ -25,6 +26,7 @@ api = NinjaAPI(
 install_error_handlers(api)
 api.add_router("/org/", org_router, tags=["org"])
 api.add_router("/audit/", audit_router, tags=["audit"])
+api.add_router("/approvals/", approvals_router, tags=["approvals"])
 
 
 def api_not_found(request: HttpRequest) -> HttpResponse:

@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "qinglian.core",
     "qinglian.org",
     "qinglian.audit",
+    "qinglian.approvals",
     "qinglian.portal",
 ]
 

@@ -20,6 +20,8 @@ class NavItem:
 
 def navigation_for(scope: DataScope) -> list[NavItem]:
     items = [NavItem(_("Home"), "home", "home")]
+    if scope.user_id is not None:
+        items.append(NavItem(_("Approvals"), "approvals:inbox", "approvals"))
     if scope.read_company_ids:
         items += [
             NavItem(_("Companies"), "org:company_list", "org"),

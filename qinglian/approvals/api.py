@@ -1,0 +1,5 @@
+"""Approval endpoints (to be filled)."""
+
+from ninja import Router
+
+router = Router()

@@ -1,0 +1,135 @@
+"""Reads of approvals. A request is visible to its requester, to everyone on its route (asked
+now or before), to its cc list, and read-only to the oversight roles whose scope covers its
+company — to nobody else, however senior."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils.translation import gettext as _
+
+from qinglian.core.errors import NotFound
+from qinglian.org.enums import OVERSIGHT_ROLES
+from qinglian.org.scopes import data_scope
+
+from .enums import TaskStatus
+from .models import (
+    ApprovalAction,
+    ApprovalRequest,
+    ApprovalTask,
+    ApprovalTemplate,
+    CarbonCopy,
+    Notification,
+)
+
+
+def _oversight_company_ids(user: Any) -> set[int]:
+    scope = data_scope(user)
+    ids: set[int] = set()
+    for role in OVERSIGHT_ROLES:
+        ids |= scope.companies_with_role(role)
+    return ids
+
+
+def can_see_request(user: Any, request: ApprovalRequest) -> bool:
+    if not getattr(user, "is_authenticated", False) or user.pk is None:
+        return False
+    if request.requester_id == user.pk or request.company_id in _oversight_company_ids(user):
+        return True
+    return (
+        ApprovalTask.objects.filter(request_id=request.pk, assignee_id=user.pk).exists()
+        or CarbonCopy.objects.filter(request_id=request.pk, user_id=user.pk).exists()
+    )
+
+
+def request_visible(*, user: Any) -> QuerySet[ApprovalRequest]:
+    """Every request the user may open."""
+    if not getattr(user, "is_authenticated", False):
+        return ApprovalRequest.objects.none()
+    party = (
+        Q(requester_id=user.pk)
+        | Exists(ApprovalTask.objects.filter(request_id=OuterRef("pk"), assignee_id=user.pk))
+        | Exists(CarbonCopy.objects.filter(request_id=OuterRef("pk"), user_id=user.pk))
+    )
+    oversight = _oversight_company_ids(user)
+    condition = party | Q(company_id__in=oversight) if oversight else party
+    return ApprovalRequest.objects.filter(condition)
+
+
+def request_access(*, user: Any, request_id: int) -> ApprovalRequest:
+    request = (
+        ApprovalRequest.objects.select_related("template", "version", "requester", "company")
+        .filter(pk=request_id)
+        .first()
+    )
+    if request is None or not can_see_request(user, request):
+        raise NotFound(_("Approval request not found."))
+    return request
+
+
+def inbox_pending(*, user: Any) -> QuerySet[ApprovalTask]:
+    """待办: tasks waiting for this user's decision, oldest first."""
+    return (
+        ApprovalTask.objects.filter(assignee_id=user.pk, status=TaskStatus.PENDING)
+        .select_related("request", "request__requester", "request__template", "step")
+        .order_by("activated_at", "id")
+    )
+
+
+def inbox_done(*, user: Any) -> QuerySet[ApprovalTask]:
+    """已办: tasks this user decided (approved, rejected, sent back or transferred)."""
+    return (
+        ApprovalTask.objects.filter(
+            assignee_id=user.pk,
+            status__in=[
+                TaskStatus.APPROVED,
+                TaskStatus.REJECTED,
+                TaskStatus.RETURNED,
+                TaskStatus.TRANSFERRED,
+            ],
+        )
+        .select_related("request", "request__requester", "request__template", "step")
+        .order_by("-decided_at", "-id")
+    )
+
+
+def requests_submitted(*, user: Any) -> QuerySet[ApprovalRequest]:
+    """我发起的."""
+    return (
+        ApprovalRequest.objects.filter(requester_id=user.pk)
+        .select_related("template")
+        .order_by("-submitted_at", "-id")
+    )
+
+
+def requests_cc(*, user: Any) -> QuerySet[CarbonCopy]:
+    """抄送我的."""
+    return (
+        CarbonCopy.objects.filter(user_id=user.pk)
+        .select_related("request", "request__requester", "request__template")
+        .order_by("-created_at", "-id")
+    )
+
+
+def request_trail(*, request: ApprovalRequest) -> QuerySet[ApprovalAction]:
+    return request.actions.select_related("actor", "task").order_by("created_at", "id")
+
+
+def request_route(*, request: ApprovalRequest) -> list[Any]:
+    """The steps of the current round with their tasks (who acted when, who is pending)."""
+    steps = list(
+        request.steps.filter(round=request.current_round)
+        .prefetch_related("tasks__assignee")
+        .order_by("index")
+    )
+    return steps
+
+
+def template_list(*, active_only: bool = True) -> QuerySet[ApprovalTemplate]:
+    queryset = ApprovalTemplate.objects.select_related("current_version")
+    return queryset.filter(is_active=True) if active_only else queryset
+
+
+def notifications_unread(*, user: Any) -> QuerySet[Notification]:
+    return Notification.objects.filter(user_id=user.pk, read_at__isnull=True)

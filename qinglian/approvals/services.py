@@ -1,0 +1,989 @@
+"""Every approval action: one atomic, audited service each.
+
+Concurrency: every action locks the request row first (`select_for_update`), then re-reads its
+tasks, so two approvers of an any-sign node acting at once are serialised and the second one is
+told "already decided"; a repeated submission with the same idempotency key returns the first.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from pydantic import ValidationError as PydanticValidationError
+
+from qinglian.core import clock
+from qinglian.core.audit import audit_record
+from qinglian.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from qinglian.org.models import Company, Department, Project, User
+from qinglian.org.scopes import can_administer_org, data_scope
+
+from . import registry, routing
+from .definitions import Definition, Node, clean_form_data, condition_holds
+from .enums import (
+    OPEN_REQUEST_STATUSES,
+    OPEN_TASK_STATUSES,
+    ActionKind,
+    AddSignerPosition,
+    ApprovalErrorCode,
+    NodeMode,
+    RequestStatus,
+    SelfApprovalRule,
+    StepStatus,
+    TaskStatus,
+)
+from .models import (
+    ApprovalAction,
+    ApprovalRequest,
+    ApprovalStep,
+    ApprovalTask,
+    ApprovalTemplate,
+    CarbonCopy,
+    Notification,
+    TemplateVersion,
+)
+from .selectors import can_see_request
+
+WORKDAY_START_HOUR = 8
+WORKDAY_END_HOUR = 19
+
+
+# ---------------------------------------------------------------- templates
+
+
+def _group_id() -> int | None:
+    return Company.objects.filter(parent__isnull=True).values_list("pk", flat=True).first()
+
+
+def _require_template_admin(actor: Any) -> int:
+    """Routes and thresholds are set centrally: by an IT administrator of the group."""
+    group_id = _group_id()
+    if getattr(actor, "is_authenticated", False) and actor.pk is None:  # the system actor
+        assert group_id is not None
+        return group_id
+    if group_id is None or not can_administer_org(actor, group_id):
+        raise PermissionDenied(_("Only an IT administrator of the group edits approval flows."))
+    return group_id
+
+
+def parse_definition(definition: dict[str, Any]) -> Definition:
+    try:
+        return Definition.model_validate(definition)
+    except PydanticValidationError as error:
+        fields: dict[str, list[str]] = {}
+        for problem in error.errors():
+            location = ".".join(str(part) for part in problem["loc"]) or "definition"
+            fields.setdefault(location, []).append(problem["msg"])
+        raise ValidationFailed(
+            _("The approval flow definition is not valid."), fields=fields
+        ) from error
+
+
+@transaction.atomic
+def template_save(
+    *,
+    actor: Any,
+    code: str,
+    name: str,
+    definition: dict[str, Any],
+    category: str = "",
+    description: str = "",
+    document_type: str = "",
+    self_approval_rule: str = SelfApprovalRule.SUPERIOR,
+    skip_repeated_approver: bool = True,
+    resume_at_returning_node: bool = True,
+    is_active: bool = True,
+) -> ApprovalTemplate:
+    """Create a template or change one. A changed definition becomes a new version; running
+    requests keep the version they started with."""
+    group_id = _require_template_admin(actor)
+    parsed = parse_definition(definition)
+    canonical = parsed.model_dump(mode="json")
+    template = ApprovalTemplate.objects.select_for_update().filter(code=code).first()
+    created = template is None
+    if template is None:
+        template = ApprovalTemplate(code=code)
+    before = {
+        "name": template.name,
+        "is_active": template.is_active,
+        "self_approval_rule": template.self_approval_rule,
+    }
+    template.name = name
+    template.category = category
+    template.description = description
+    template.document_type = document_type
+    template.self_approval_rule = self_approval_rule
+    template.skip_repeated_approver = skip_repeated_approver
+    template.resume_at_returning_node = resume_at_returning_node
+    template.is_active = is_active
+    template.save()
+    current = template.current_version
+    if current is None or current.definition != canonical:
+        number = (template.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+        version = TemplateVersion.objects.create(
+            template=template,
+            number=number,
+            definition=canonical,
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        template.current_version = version
+        template.save(update_fields=["current_version"])
+    audit_record(
+        actor=actor,
+        action="approvals.template.created" if created else "approvals.template.updated",
+        company_id=group_id,
+        target=template,
+        changes={
+            "name": [before["name"] or None, name],
+            "is_active": [None if created else before["is_active"], is_active],
+            "version": [
+                None,
+                template.current_version.number if template.current_version else None,
+            ],
+        },
+    )
+    return template
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _now() -> datetime.datetime:
+    return clock.now()
+
+
+def _is_after_hours(moment: datetime.datetime) -> bool:
+    local = timezone.localtime(moment)
+    return local.weekday() >= 5 or not (WORKDAY_START_HOUR <= local.hour < WORKDAY_END_HOUR)
+
+
+def _action(
+    request: ApprovalRequest,
+    kind: str,
+    *,
+    actor: Any = None,
+    task: ApprovalTask | None = None,
+    comment: str = "",
+    data: dict[str, Any] | None = None,
+) -> ApprovalAction:
+    return ApprovalAction.objects.create(
+        request=request,
+        task=task,
+        step_index=task.step.index if task is not None else None,
+        actor=actor if getattr(actor, "pk", None) else None,
+        kind=kind,
+        comment=comment,
+        data=data or {},
+        created_at=_now(),
+    )
+
+
+def _audit(request: ApprovalRequest, actor: Any, verb: str, **changes: Any) -> None:
+    audit_record(
+        actor=actor,
+        action=f"approvals.request.{verb}",
+        company_id=request.company_id,
+        target=request,
+        changes={key: [None, value] for key, value in changes.items()},
+    )
+
+
+def _notify(users: Iterable[int], request: ApprovalRequest, kind: str, message: str) -> None:
+    user_ids = list(dict.fromkeys(users))
+    if not user_ids:
+        return
+    now = _now()
+    Notification.objects.bulk_create(
+        Notification(
+            user_id=user_id, request=request, kind=kind, message=message[:300], created_at=now
+        )
+        for user_id in user_ids
+    )
+    emails = list(
+        User.objects.filter(pk__in=user_ids).exclude(email="").values_list("email", flat=True)
+    )
+    if emails:
+        subject = f"[清廉] {message}"[:150]
+        body = f"{message}\n\n{request.serial} {request.title}"
+        transaction.on_commit(
+            lambda: send_mail(
+                subject, body, settings.DEFAULT_FROM_EMAIL, emails, fail_silently=True
+            )
+        )
+
+
+def _lock_request(request_id: int) -> ApprovalRequest:
+    request = (
+        ApprovalRequest.objects.select_for_update()
+        .select_related("template")
+        .filter(pk=request_id)
+        .first()
+    )
+    if request is None:
+        raise NotFound(_("Approval request not found."))
+    return request
+
+
+def _task_for_action(actor: Any, task_id: int) -> tuple[ApprovalRequest, ApprovalTask]:
+    """Lock the task's request, then check the task is the actor's and still to do."""
+    request_id = (
+        ApprovalTask.objects.filter(pk=task_id).values_list("request_id", flat=True).first()
+    )
+    if request_id is None:
+        raise NotFound(_("Approval task not found."))
+    request = _lock_request(request_id)
+    task = ApprovalTask.objects.select_related("step").get(pk=task_id)
+    if not can_see_request(actor, request):
+        raise NotFound(_("Approval task not found."))
+    if task.assignee_id != actor.pk:
+        raise PermissionDenied(
+            _("Only the person this step is waiting for can decide it."),
+            code=ApprovalErrorCode.NOT_YOUR_TASK,
+        )
+    if task.status != TaskStatus.PENDING or request.status != RequestStatus.IN_PROGRESS:
+        raise Conflict(
+            _("This step has already been decided."), code=ApprovalErrorCode.ALREADY_DECIDED
+        )
+    return request, task
+
+
+def _close_task(task: ApprovalTask, status: str, comment: str = "") -> None:
+    now = _now()
+    task.status = status
+    task.decided_at = now
+    task.comment = comment
+    if status in (TaskStatus.APPROVED, TaskStatus.REJECTED, TaskStatus.RETURNED):
+        task.decided_after_hours = _is_after_hours(now)
+        if task.activated_at is not None:
+            task.decision_seconds = max(0, int((now - task.activated_at).total_seconds()))
+    task.save()
+
+
+def _activate_task(request: ApprovalRequest, task: ApprovalTask) -> None:
+    now = _now()
+    task.status = TaskStatus.PENDING
+    task.activated_at = now
+    if task.step.time_limit_hours:
+        task.due_at = now + datetime.timedelta(hours=task.step.time_limit_hours)
+    task.save()
+    _notify(
+        [task.assignee_id],
+        request,
+        "task",
+        _("Waiting for your approval: %(title)s") % {"title": request.title},
+    )
+
+
+# ---------------------------------------------------------------- the route
+
+
+def _live(step: ApprovalStep) -> Any:
+    """The step's tasks of its current run (not those of a run that was sent back)."""
+    return step.tasks.filter(superseded=False)
+
+
+def _step_complete(step: ApprovalStep) -> bool:
+    tasks = [t for t in _live(step) if t.status != TaskStatus.TRANSFERRED]
+    originals = [t for t in tasks if not t.is_added and t.status != TaskStatus.CANCELLED]
+    added = [t for t in tasks if t.is_added and t.status != TaskStatus.CANCELLED]
+    if any(t.status != TaskStatus.APPROVED for t in added):
+        return False
+    if step.mode == NodeMode.ANY:
+        return any(t.status == TaskStatus.APPROVED for t in originals) or not originals
+    return all(t.status == TaskStatus.APPROVED for t in originals)
+
+
+def _open_next_tasks(request: ApprovalRequest, step: ApprovalStep) -> None:
+    """Activate the step's tasks that may act now: everyone at an all-/any-sign step, the next
+    person at a sequential step, and whoever a 加签 made wait once that signer has approved."""
+    tasks = list(_live(step).select_related("step").order_by("order", "id"))
+    approved = {t.pk for t in tasks if t.status == TaskStatus.APPROVED}
+    original_pending = any(t.status == TaskStatus.PENDING and not t.is_added for t in tasks)
+    for task in tasks:
+        if task.status != TaskStatus.WAITING:
+            continue
+        if task.waits_for_id is not None:
+            if task.waits_for_id in approved:
+                _activate_task(request, task)
+            continue
+        if step.mode != NodeMode.SEQUENTIAL or not original_pending:
+            _activate_task(request, task)
+            original_pending = original_pending or not task.is_added
+            if step.mode == NodeMode.SEQUENTIAL:
+                return
+
+
+def _auto_approve_repeats(request: ApprovalRequest, step: ApprovalStep) -> int:
+    """Where a person already approved at an earlier step, approve for them (the trail says
+    so). Returns how many tasks were approved this way."""
+    if not request.template.skip_repeated_approver:
+        return 0
+    approved_before = set(
+        ApprovalTask.objects.filter(
+            request=request,
+            status=TaskStatus.APPROVED,
+            step__round=step.round,
+            step__index__lt=step.index,
+        ).values_list("assignee_id", flat=True)
+    )
+    repeated = list(
+        _live(step).select_related("step").filter(
+            status=TaskStatus.PENDING, assignee_id__in=approved_before
+        )
+    )
+    for task in repeated:
+        _close_task(task, TaskStatus.APPROVED, _("Approved earlier in this request."))
+        _action(
+            request,
+            ActionKind.AUTO_APPROVED,
+            task=task,
+            actor=None,
+            data={"assignee": task.assignee_id},
+        )
+    return len(repeated)
+
+
+def _run_route(request: ApprovalRequest, actor: Any) -> None:
+    """Move the request forward as far as it goes: finish complete steps, open the next."""
+    while True:
+        step = (
+            request.steps.filter(round=request.current_round, status=StepStatus.ACTIVE)
+            .order_by("index")
+            .first()
+        )
+        if step is not None:
+            while not _step_complete(step):
+                _open_next_tasks(request, step)
+                if not _auto_approve_repeats(request, step):
+                    break
+            if not _step_complete(step):
+                return
+            step.status = StepStatus.APPROVED
+            step.decided_at = _now()
+            step.save(update_fields=["status", "decided_at"])
+            step.tasks.filter(status__in=OPEN_TASK_STATUSES).update(
+                status=TaskStatus.CANCELLED, decided_at=_now()
+            )
+            continue
+        following = (
+            request.steps.filter(round=request.current_round, status=StepStatus.WAITING)
+            .order_by("index")
+            .first()
+        )
+        if following is None:
+            _finish(request, RequestStatus.APPROVED, actor)
+            return
+        following.status = StepStatus.ACTIVE
+        following.activated_at = _now()
+        following.save(update_fields=["status", "activated_at"])
+
+
+def _finish(request: ApprovalRequest, status: str, actor: Any) -> None:
+    request.status = status
+    request.finished_at = _now()
+    request.lock_version += 1
+    request.save(update_fields=["status", "finished_at", "lock_version"])
+    request.tasks.filter(status__in=OPEN_TASK_STATUSES).update(
+        status=TaskStatus.CANCELLED, decided_at=_now()
+    )
+    request.steps.filter(status__in=[StepStatus.WAITING, StepStatus.ACTIVE]).update(
+        status=StepStatus.CANCELLED
+    )
+    if request.document_type:
+        bound = registry.document_type(request.document_type)
+        if bound is not None:
+            callback = {
+                RequestStatus.APPROVED: bound.on_approved,
+                RequestStatus.REJECTED: bound.on_rejected,
+                RequestStatus.WITHDRAWN: bound.on_withdrawn,
+            }[RequestStatus(status)]
+            callback(request=request, actor=actor)
+    if status == RequestStatus.APPROVED:
+        _carbon_copy(request, "end")
+    _notify(
+        [request.requester_id],
+        request,
+        "decided",
+        _("%(title)s: %(status)s")
+        % {"title": request.title, "status": RequestStatus(status).label},
+    )
+    _audit(request, actor, status)
+
+
+def _carbon_copy(request: ApprovalRequest, at: str) -> None:
+    definition = Definition.model_validate(request.version.definition)
+    context = _context_for(request)
+    user_ids: list[int] = []
+    for cc in definition.cc:
+        if cc.at == at:
+            user_ids += routing.resolve(cc.approver, context)
+    user_ids = [u for u in dict.fromkeys(user_ids) if u != request.requester_id]
+    now = _now()
+    for user_id in user_ids:
+        CarbonCopy.objects.get_or_create(
+            request=request, user_id=user_id, at=at, defaults={"created_at": now}
+        )
+    _notify(
+        user_ids, request, "cc", _("For your information: %(title)s") % {"title": request.title}
+    )
+
+
+def _project_id(definition: Definition, data: dict[str, Any]) -> int | None:
+    field = next((f for f in definition.fields if f.type == "project"), None)
+    return data.get(field.key) if field is not None else None
+
+
+def _context_for(request: ApprovalRequest) -> routing.RouteContext:
+    definition = Definition.model_validate(request.version.definition)
+    return routing.route_context(
+        requester=request.requester, project_id=_project_id(definition, request.form_data)
+    )
+
+
+def _build_steps(
+    request: ApprovalRequest, definition: Definition, round_number: int, actor: Any
+) -> None:
+    """Create the round's steps and their (waiting) tasks from the route and the form data."""
+    context = _context_for(request)
+    rule = request.template.self_approval_rule
+    for index, node in enumerate(definition.route):
+        step = ApprovalStep(
+            request=request,
+            round=round_number,
+            index=index,
+            node_key=node.key,
+            name=node.name,
+            mode=node.mode,
+            time_limit_hours=node.time_limit_hours,
+        )
+        if not condition_holds(node.condition, request.form_data):
+            step.status = StepStatus.SKIPPED
+            step.note = _("Condition not met")
+            step.save()
+            continue
+        approvers = routing.resolve(node.approver, context)
+        if request.requester_id in approvers:
+            approvers = _apply_self_rule(request, node, approvers, context, rule, index)
+            step.note = (
+                _("The requester was taken off this step")
+                if rule == SelfApprovalRule.SKIP
+                else _("Routed to the requester's superior")
+            )
+        if not approvers:
+            if rule == SelfApprovalRule.SKIP and step.note:
+                step.status = StepStatus.SKIPPED
+                step.save()
+                continue
+            raise ValidationFailed(
+                _(
+                    "Nobody can approve the step “%(step)s”: check the approver rule and the "
+                    "organisation (role holders, department heads)."
+                )
+                % {"step": node.name},
+                code=ApprovalErrorCode.NO_APPROVER,
+                fields={"route": [node.key]},
+            )
+        step.approver_ids = approvers
+        step.save()
+        _create_tasks(request, step, approvers)
+
+
+def _apply_self_rule(
+    request: ApprovalRequest,
+    node: Node,
+    approvers: list[int],
+    context: routing.RouteContext,
+    rule: str,
+    index: int,
+) -> list[int]:
+    others = [user_id for user_id in approvers if user_id != request.requester_id]
+    replacement: list[int] = []
+    if rule == SelfApprovalRule.SUPERIOR:
+        replacement = [u for u in routing.superior_of(context) if u not in others]
+    _action(
+        request,
+        ActionKind.SELF_REROUTED,
+        actor=None,
+        data={"step": index, "node": node.key, "rule": rule, "replaced_by": replacement},
+    )
+    return others + replacement
+
+
+def _create_tasks(request: ApprovalRequest, step: ApprovalStep, approvers: list[int]) -> None:
+    ApprovalTask.objects.bulk_create(
+        ApprovalTask(request=request, step=step, assignee_id=user_id, order=order * 10)
+        for order, user_id in enumerate(approvers)
+    )
+
+
+def _check_references(actor: Any, definition: Definition, data: dict[str, Any]) -> None:
+    """Person, department and project fields must point at records the requester may see."""
+    scope = data_scope(actor)
+    problems: dict[str, list[str]] = {}
+    for field in definition.fields:
+        value = data.get(field.key)
+        if value is None:
+            continue
+        if field.type == "project":
+            company_id = (
+                Project.objects.filter(pk=value).values_list("company_id", flat=True).first()
+            )
+            visible = company_id == actor.company_id or scope.can_read(company_id)
+        elif field.type == "person":
+            company_id = User.objects.filter(pk=value).values_list("company_id", flat=True).first()
+            visible = company_id == actor.company_id or scope.can_read(company_id)
+        elif field.type == "department":
+            company_id = (
+                Department.objects.filter(pk=value).values_list("company_id", flat=True).first()
+            )
+            visible = company_id == actor.company_id or scope.can_read(company_id)
+        else:
+            continue
+        if not visible:
+            problems[field.key] = [_("Not found.")]
+    if problems:
+        raise ValidationFailed(_("Please correct the highlighted fields."), fields=problems)
+
+
+def _amount(definition: Definition, data: dict[str, Any]) -> Decimal | None:
+    value = data.get(definition.amount_field) if definition.amount_field else None
+    return Decimal(str(value)) if value not in (None, "") else None
+
+
+def _title(
+    template: ApprovalTemplate, definition: Definition, data: dict[str, Any], actor: Any
+) -> str:
+    base = str(data.get(definition.title_field) or "") if definition.title_field else ""
+    return (base or f"{actor.name}的{template.name}")[:200]
+
+
+# ---------------------------------------------------------------- submitting
+
+
+@transaction.atomic
+def request_submit(
+    *,
+    actor: Any,
+    template_code: str,
+    form_data: dict[str, Any],
+    document_type: str = "",
+    document_id: str = "",
+    idempotency_key: str = "",
+) -> ApprovalRequest:
+    if not getattr(actor, "is_authenticated", False) or actor.company_id is None:
+        raise PermissionDenied(_("Only an employee of a company submits requests."))
+    if idempotency_key:
+        earlier = ApprovalRequest.objects.filter(
+            requester_id=actor.pk, idempotency_key=idempotency_key
+        ).first()
+        if earlier is not None:
+            return earlier
+    template = (
+        ApprovalTemplate.objects.select_related("current_version")
+        .filter(code=template_code, is_active=True)
+        .first()
+    )
+    if template is None or template.current_version is None:
+        raise NotFound(_("Approval flow not found."))
+    if template.document_type and not (document_type == template.document_type and document_id):
+        raise ValidationFailed(
+            _("This flow approves a business document; start it from that document."),
+            fields={"document": [_("This field is required.")]},
+        )
+    if document_type:
+        bound = registry.document_type(document_type)
+        if bound is None:
+            raise ValidationFailed(
+                _("Unknown document type."), fields={"document": [document_type]}
+            )
+        owner = bound.company_of(document_id=document_id) if bound.company_of else actor.company_id
+        if owner != actor.company_id and not data_scope(actor).can_read(owner):
+            raise NotFound(_("Document not found."))
+    definition = Definition.model_validate(template.current_version.definition)
+    cleaned, problems = clean_form_data(definition, form_data)
+    if problems:
+        raise ValidationFailed(
+            _("Please correct the highlighted fields."),
+            code=ApprovalErrorCode.INVALID_FORM,
+            fields=problems,
+        )
+    _check_references(actor, definition, cleaned)
+    now = _now()
+    request = ApprovalRequest(
+        serial=f"tmp-{actor.pk}-{now.timestamp()}",
+        company_id=actor.company_id,
+        template=template,
+        version=template.current_version,
+        requester=actor,
+        department_id=actor.department_id,
+        title=_title(template, definition, cleaned, actor),
+        form_data=cleaned,
+        amount=_amount(definition, cleaned),
+        document_type=document_type,
+        document_id=document_id,
+        idempotency_key=idempotency_key,
+        submitted_at=now,
+    )
+    try:
+        with transaction.atomic():
+            request.save()
+    except IntegrityError as error:
+        if idempotency_key:  # a concurrent twin with the same key won
+            raise Conflict(_("This request was already submitted.")) from error
+        raise Conflict(
+            _("This document already has an approval under way."),
+            code=ApprovalErrorCode.CLOSED,
+        ) from error
+    request.serial = f"SP{timezone.localdate(now):%Y%m%d}-{request.pk:06d}"
+    request.save(update_fields=["serial"])
+    _build_steps(request, definition, 1, actor)
+    _action(request, ActionKind.SUBMITTED, actor=actor)
+    _audit(
+        request,
+        actor,
+        "submitted",
+        template=template.code,
+        version=template.current_version.number,
+        title=request.title,
+    )
+    _carbon_copy(request, "start")
+    _run_route(request, actor)
+    return request
+
+
+# ---------------------------------------------------------------- deciding
+
+
+@transaction.atomic
+def task_approve(*, actor: Any, task_id: int, comment: str = "") -> ApprovalRequest:
+    request, task = _task_for_action(actor, task_id)
+    _close_task(task, TaskStatus.APPROVED, comment)
+    _action(
+        request, ActionKind.APPROVED, actor=actor, task=task, comment=comment, data=_facts(task)
+    )
+    if task.step.mode == NodeMode.ANY and not task.is_added:
+        # One approval decides an any-sign step; signers added after this one still follow.
+        _live(task.step).filter(status__in=OPEN_TASK_STATUSES).exclude(waits_for=task).update(
+            status=TaskStatus.CANCELLED, decided_at=_now()
+        )
+    _audit(request, actor, "approved", step=task.step.name, **_facts(task))
+    _run_route(request, actor)
+    return request
+
+
+def _facts(task: ApprovalTask) -> dict[str, Any]:
+    return {"after_hours": task.decided_after_hours, "seconds": task.decision_seconds}
+
+
+@transaction.atomic
+def task_reject(*, actor: Any, task_id: int, comment: str) -> ApprovalRequest:
+    if not comment.strip():
+        raise ValidationFailed(
+            _("Say why you reject."), fields={"comment": [_("This field is required.")]}
+        )
+    request, task = _task_for_action(actor, task_id)
+    _close_task(task, TaskStatus.REJECTED, comment)
+    task.step.status = StepStatus.REJECTED
+    task.step.decided_at = _now()
+    task.step.save(update_fields=["status", "decided_at"])
+    _action(
+        request, ActionKind.REJECTED, actor=actor, task=task, comment=comment, data=_facts(task)
+    )
+    _finish(request, RequestStatus.REJECTED, actor)
+    return request
+
+
+@transaction.atomic
+def task_return(
+    *, actor: Any, task_id: int, comment: str, to_step: int | None = None
+) -> ApprovalRequest:
+    """Send back to the requester (`to_step` None) or to an earlier step of this round."""
+    if not comment.strip():
+        raise ValidationFailed(
+            _("Say what needs to change."), fields={"comment": [_("This field is required.")]}
+        )
+    request, task = _task_for_action(actor, task_id)
+    current = task.step
+    _close_task(task, TaskStatus.RETURNED, comment)
+    if to_step is None:
+        request.tasks.filter(status__in=OPEN_TASK_STATUSES).update(
+            status=TaskStatus.CANCELLED, decided_at=_now()
+        )
+        current.status = StepStatus.WAITING
+        current.save(update_fields=["status"])
+        request.status = RequestStatus.RETURNED
+        request.returned_from_step = current.index
+        request.lock_version += 1
+        request.save(update_fields=["status", "returned_from_step", "lock_version"])
+        _action(
+            request,
+            ActionKind.RETURNED,
+            actor=actor,
+            task=task,
+            comment=comment,
+            data={"to": "requester"},
+        )
+        _notify(
+            [request.requester_id],
+            request,
+            "returned",
+            _("Sent back to you: %(title)s") % {"title": request.title},
+        )
+        _audit(request, actor, "returned", to="requester", step=current.name)
+        return request
+    target = request.steps.filter(
+        round=request.current_round, index=to_step, status=StepStatus.APPROVED
+    ).first()
+    if target is None or to_step >= current.index:
+        raise ValidationFailed(
+            _("Send back only to an earlier step that was approved."),
+            fields={"to_step": [_("Not an earlier approved step.")]},
+        )
+    _reopen_from(request, target.index, until=current.index)
+    _action(
+        request,
+        ActionKind.RETURNED,
+        actor=actor,
+        task=task,
+        comment=comment,
+        data={"to": target.index},
+    )
+    _audit(request, actor, "returned", to=target.name, step=current.name)
+    _run_route(request, actor)
+    return request
+
+
+def _reopen_from(request: ApprovalRequest, first: int, *, until: int | None = None) -> None:
+    """Run steps `first`..`until` (or to the end) of the current round again with fresh tasks."""
+    steps = request.steps.filter(round=request.current_round, index__gte=first)
+    if until is not None:
+        steps = steps.filter(index__lte=until)
+    for step in steps.exclude(status=StepStatus.SKIPPED).order_by("index"):
+        step.tasks.filter(status__in=OPEN_TASK_STATUSES).update(
+            status=TaskStatus.CANCELLED, decided_at=_now()
+        )
+        step.tasks.update(superseded=True)
+        step.status = StepStatus.ACTIVE if step.index == first else StepStatus.WAITING
+        step.activated_at = _now() if step.index == first else None
+        step.decided_at = None
+        step.save(update_fields=["status", "activated_at", "decided_at"])
+        _create_tasks(request, step, list(step.approver_ids))
+
+
+@transaction.atomic
+def task_transfer(
+    *, actor: Any, task_id: int, to_user_id: int, comment: str = ""
+) -> ApprovalRequest:
+    request, task = _task_for_action(actor, task_id)
+    target = _colleague(actor, request, to_user_id)
+    if _live(task.step).filter(assignee=target, status__in=OPEN_TASK_STATUSES).exists():
+        raise ValidationFailed(
+            _("That person is already asked at this step."), fields={"to_user": [target.name]}
+        )
+    _close_task(task, TaskStatus.TRANSFERRED, comment)
+    replacement = ApprovalTask.objects.create(
+        request=request,
+        step=task.step,
+        assignee=target,
+        order=task.order,
+        is_added=task.is_added,
+        waits_for=task.waits_for,
+    )
+    _activate_task(request, replacement)
+    _action(
+        request,
+        ActionKind.TRANSFERRED,
+        actor=actor,
+        task=task,
+        comment=comment,
+        data={"to": target.pk, "to_name": target.name},
+    )
+    _audit(request, actor, "transferred", step=task.step.name, to=target.pk)
+    return request
+
+
+def _colleague(actor: Any, request: ApprovalRequest, user_id: int) -> User:
+    target = User.objects.filter(pk=user_id, is_active=True).first()
+    if target is None or not (
+        target.company_id == request.company_id or data_scope(actor).can_read(target.company_id)
+    ):
+        raise ValidationFailed(_("Person not found."), fields={"to_user": [_("Not found.")]})
+    if target.pk == request.requester_id:
+        raise ValidationFailed(
+            _("The requester cannot approve their own request."),
+            fields={"to_user": [_("This is the requester.")]},
+        )
+    if target.pk == actor.pk:
+        raise ValidationFailed(_("Choose someone else."), fields={"to_user": [_("That is you.")]})
+    return target
+
+
+@transaction.atomic
+def task_add_signer(
+    *, actor: Any, task_id: int, user_id: int, position: str, comment: str = ""
+) -> ApprovalRequest:
+    """加签: ask someone else too, before me (I decide after them) or after me."""
+    request, task = _task_for_action(actor, task_id)
+    target = _colleague(actor, request, user_id)
+    if _live(task.step).filter(assignee=target, status__in=OPEN_TASK_STATUSES).exists():
+        raise ValidationFailed(
+            _("That person is already asked at this step."), fields={"user": [target.name]}
+        )
+    added = ApprovalTask.objects.create(
+        request=request,
+        step=task.step,
+        assignee=target,
+        order=task.order,
+        is_added=True,
+        waits_for=task if position == AddSignerPosition.AFTER else None,
+    )
+    if position == AddSignerPosition.BEFORE:
+        task.status = TaskStatus.WAITING
+        task.waits_for = added
+        task.save(update_fields=["status", "waits_for"])
+        _activate_task(request, added)
+    _action(
+        request,
+        ActionKind.SIGNER_ADDED,
+        actor=actor,
+        task=task,
+        comment=comment,
+        data={"user": target.pk, "name": target.name, "position": position},
+    )
+    _audit(request, actor, "signer_added", step=task.step.name, user=target.pk, position=position)
+    return request
+
+
+# ---------------------------------------------------------------- the requester
+
+
+def _own_request(actor: Any, request_id: int) -> ApprovalRequest:
+    request = _lock_request(request_id)
+    if not can_see_request(actor, request):
+        raise NotFound(_("Approval request not found."))
+    if request.requester_id != actor.pk:
+        raise PermissionDenied(_("Only the requester can do this."))
+    return request
+
+
+@transaction.atomic
+def request_withdraw(*, actor: Any, request_id: int, comment: str = "") -> ApprovalRequest:
+    request = _own_request(actor, request_id)
+    if request.status not in OPEN_REQUEST_STATUSES:
+        raise Conflict(_("The request is already closed."), code=ApprovalErrorCode.CLOSED)
+    _action(request, ActionKind.WITHDRAWN, actor=actor, comment=comment)
+    _finish(request, RequestStatus.WITHDRAWN, actor)
+    return request
+
+
+@transaction.atomic
+def request_resubmit(*, actor: Any, request_id: int, form_data: dict[str, Any]) -> ApprovalRequest:
+    """After a send-back: the route resumes at the node that sent it back when the template
+    allows it and the edited form leads through the same nodes; otherwise it starts again."""
+    request = _own_request(actor, request_id)
+    if request.status != RequestStatus.RETURNED:
+        raise Conflict(
+            _("Only a request sent back to you can be resubmitted."), code=ApprovalErrorCode.CLOSED
+        )
+    definition = Definition.model_validate(request.version.definition)
+    cleaned, problems = clean_form_data(definition, form_data)
+    if problems:
+        raise ValidationFailed(
+            _("Please correct the highlighted fields."),
+            code=ApprovalErrorCode.INVALID_FORM,
+            fields=problems,
+        )
+    _check_references(actor, definition, cleaned)
+    same_route = [condition_holds(n.condition, cleaned) for n in definition.route] == [
+        condition_holds(n.condition, request.form_data) for n in definition.route
+    ] and _project_id(definition, cleaned) == _project_id(definition, request.form_data)
+    changed = cleaned != request.form_data
+    request.form_data = cleaned
+    request.title = _title(request.template, definition, cleaned, actor)
+    request.amount = _amount(definition, cleaned)
+    request.status = RequestStatus.IN_PROGRESS
+    request.lock_version += 1
+    resume_at = request.returned_from_step
+    request.returned_from_step = None
+    if request.template.resume_at_returning_node and same_route and resume_at is not None:
+        request.save()
+        _reopen_from(request, resume_at)
+        mode = "resume"
+    else:
+        request.steps.filter(
+            round=request.current_round, status__in=[StepStatus.WAITING, StepStatus.ACTIVE]
+        ).update(status=StepStatus.CANCELLED)
+        request.current_round += 1
+        request.save()
+        _build_steps(request, definition, request.current_round, actor)
+        first = (
+            request.steps.filter(round=request.current_round, status=StepStatus.WAITING)
+            .order_by("index")
+            .first()
+        )
+        if first is not None:
+            first.status = StepStatus.ACTIVE
+            first.activated_at = _now()
+            first.save(update_fields=["status", "activated_at"])
+        mode = "restart"
+    _action(request, ActionKind.RESUBMITTED, actor=actor, data={"mode": mode, "changed": changed})
+    _audit(request, actor, "resubmitted", mode=mode)
+    _run_route(request, actor)
+    return request
+
+
+@transaction.atomic
+def request_urge(*, actor: Any, request_id: int) -> ApprovalRequest:
+    """催办: remind whoever the request waits for (at most once an hour)."""
+    request = _own_request(actor, request_id)
+    if request.status != RequestStatus.IN_PROGRESS:
+        raise Conflict(_("The request is not waiting for anyone."), code=ApprovalErrorCode.CLOSED)
+    last = request.actions.filter(kind=ActionKind.URGED).order_by("-created_at").first()
+    if last is not None and _now() - last.created_at < datetime.timedelta(hours=1):
+        raise Conflict(_("You urged less than an hour ago."))
+    waiting = list(
+        request.tasks.filter(status=TaskStatus.PENDING).values_list("assignee_id", flat=True)
+    )
+    _notify(waiting, request, "urge", _("Please decide: %(title)s") % {"title": request.title})
+    _action(request, ActionKind.URGED, actor=actor, data={"notified": waiting})
+    return request
+
+
+@transaction.atomic
+def request_comment(*, actor: Any, request_id: int, comment: str) -> ApprovalAction:
+    request = _lock_request(request_id)
+    if not can_see_request(actor, request):
+        raise NotFound(_("Approval request not found."))
+    if data_scope(actor).is_oversight and not _is_party(actor, request):
+        raise PermissionDenied(_("Oversight roles read requests; they do not take part."))
+    if not comment.strip():
+        raise ValidationFailed(
+            _("Write a comment."), fields={"comment": [_("This field is required.")]}
+        )
+    action = _action(request, ActionKind.COMMENTED, actor=actor, comment=comment.strip())
+    parties = {request.requester_id} | set(
+        request.tasks.exclude(status=TaskStatus.WAITING).values_list("assignee_id", flat=True)
+    )
+    _notify(
+        parties - {actor.pk},
+        request,
+        "comment",
+        _("New comment on %(title)s") % {"title": request.title},
+    )
+    return action
+
+
+def _is_party(actor: Any, request: ApprovalRequest) -> bool:
+    return (
+        request.requester_id == actor.pk
+        or request.tasks.filter(assignee_id=actor.pk).exists()
+        or request.ccs.filter(user_id=actor.pk).exists()
+    )
