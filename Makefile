@@ -82,6 +82,8 @@ browser-deps:
 bench: deps
 	$(BIN)/python bench/audit.py --db sqlite --events 20000
 	$(BIN)/python bench/audit.py --db postgresql --events 20000
+	$(BIN)/python bench/approvals.py --db sqlite --requests 100000
+	$(BIN)/python bench/approvals.py --db postgresql --requests 100000
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles qinglian/static/vendor var

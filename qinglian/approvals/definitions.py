@@ -11,6 +11,7 @@ import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
+from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .enums import ApproverKind, NodeMode, RoleScope
@@ -222,40 +223,42 @@ def condition_holds(condition: Condition | None, data: dict[str, Any]) -> bool:
 def _clean_value(field: FormField, raw: Any) -> tuple[Any, str | None]:
     """(clean value, problem) for one field."""
     if raw in (None, "", []):
-        return None, ("required" if field.required else None)
+        return None, (_("This field is required.") if field.required else None)
     if field.type in ("text", "textarea"):
         text = str(raw).strip()
         limit = 200 if field.type == "text" else 5000
-        return text, (f"at most {limit} characters" if len(text) > limit else None)
+        return text, (
+            _("At most %(limit)d characters.") % {"limit": limit} if len(text) > limit else None
+        )
     if field.type in ("number", "money"):
         try:
             number = Decimal(str(raw).replace(",", "").strip())
         except InvalidOperation:
-            return None, "not a number"
+            return None, _("Not a number.")
         if not number.is_finite():
-            return None, "not a number"
+            return None, _("Not a number.")
         if field.type == "money":
             if number < 0:
-                return None, "must not be negative"
+                return None, _("Must not be negative.")
             if number != number.quantize(Decimal("0.01")):
-                return None, "at most two decimal places"
+                return None, _("At most two decimal places.")
             return str(number.quantize(Decimal("0.01"))), None
         return str(number), None
     if field.type == "date":
         try:
             return datetime.date.fromisoformat(str(raw)).isoformat(), None
         except ValueError:
-            return None, "not a date (YYYY-MM-DD)"
+            return None, _("Not a date (YYYY-MM-DD).")
     if field.type == "choice":
-        return str(raw), (None if str(raw) in field.choices else "not one of the choices")
+        return str(raw), (None if str(raw) in field.choices else _("Not one of the choices."))
     if field.type in ("person", "department", "project", "attachment"):
         try:
             return int(raw), None
         except (TypeError, ValueError):
-            return None, "not a valid reference"
+            return None, _("Not a valid choice.")
     # rows
     if not isinstance(raw, list):
-        return None, "a list of rows"
+        return None, _("Expected a list of rows.")
     return raw, None
 
 
@@ -267,7 +270,7 @@ def clean_form_data(
     problems: dict[str, list[str]] = {}
     unknown = set(data) - {field.key for field in definition.fields}
     for name in sorted(unknown):
-        problems[name] = ["not a field of this form"]
+        problems[name] = [_("Not a field of this form.")]
     for field in definition.fields:
         value, problem = _clean_value(field, data.get(field.key))
         if problem:

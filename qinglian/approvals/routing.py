@@ -86,8 +86,8 @@ def resolve(approver: Approver, context: RouteContext) -> list[int]:
             company = context.project.company
         ids = role_holders(approver.role, company)
     elif approver.kind == ApproverKind.DEPARTMENT_HEAD:
-        head = department_head(context.department, above_user=context.requester.pk)
-        ids = [head] if head is not None else []
+        # The head of a top-level department reports to the company's general manager.
+        ids = superior_of(context)
     elif approver.kind == ApproverKind.LEVELS_UP:
         department = context.department
         for _level in range(approver.levels):

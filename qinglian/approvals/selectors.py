@@ -98,7 +98,7 @@ def requests_submitted(*, user: Any) -> QuerySet[ApprovalRequest]:
     """我发起的."""
     return (
         ApprovalRequest.objects.filter(requester_id=user.pk)
-        .select_related("template")
+        .select_related("template", "requester")
         .order_by("-submitted_at", "-id")
     )
 

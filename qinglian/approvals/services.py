@@ -21,8 +21,10 @@ from django.utils.translation import gettext as _
 from pydantic import ValidationError as PydanticValidationError
 
 from qinglian.core import clock
+from qinglian.core.actors import SYSTEM_ACTOR
 from qinglian.core.audit import audit_record
 from qinglian.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from qinglian.org.enums import RoleCode
 from qinglian.org.models import Company, Department, Project, User
 from qinglian.org.scopes import can_administer_org, data_scope
 
@@ -221,8 +223,10 @@ def _notify(users: Iterable[int], request: ApprovalRequest, kind: str, message: 
 
 
 def _lock_request(request_id: int) -> ApprovalRequest:
+    # of=("self",): lock the request row only. Without it PostgreSQL also locks the joined
+    # template row, and every action on any request of that flow, group-wide, queues behind it.
     request = (
-        ApprovalRequest.objects.select_for_update()
+        ApprovalRequest.objects.select_for_update(of=("self",))
         .select_related("template")
         .filter(pk=request_id)
         .first()
@@ -335,9 +339,9 @@ def _auto_approve_repeats(request: ApprovalRequest, step: ApprovalStep) -> int:
         ).values_list("assignee_id", flat=True)
     )
     repeated = list(
-        _live(step).select_related("step").filter(
-            status=TaskStatus.PENDING, assignee_id__in=approved_before
-        )
+        _live(step)
+        .select_related("step")
+        .filter(status=TaskStatus.PENDING, assignee_id__in=approved_before)
     )
     for task in repeated:
         _close_task(task, TaskStatus.APPROVED, _("Approved earlier in this request."))
@@ -986,4 +990,152 @@ def _is_party(actor: Any, request: ApprovalRequest) -> bool:
         request.requester_id == actor.pk
         or request.tasks.filter(assignee_id=actor.pk).exists()
         or request.ccs.filter(user_id=actor.pk).exists()
+    )
+
+
+# ---------------------------------------------------------------- deadlines (scheduled jobs)
+
+ESCALATE_AFTER = datetime.timedelta(hours=24)
+
+
+def _overdue_task_ids(*, due_before: datetime.datetime, unflagged: str) -> list[int]:
+    """Pending tasks of running requests whose time limit passed before `due_before` and that
+    were not yet reminded / escalated (`unflagged` names that timestamp field)."""
+    return list(
+        ApprovalTask.objects.filter(
+            status=TaskStatus.PENDING,
+            due_at__lt=due_before,
+            request__status=RequestStatus.IN_PROGRESS,
+            **{f"{unflagged}__isnull": True},
+        )
+        .order_by("due_at", "id")
+        .values_list("pk", flat=True)
+    )
+
+
+def _lock_overdue_task(
+    task_id: int, *, due_before: datetime.datetime, unflagged: str
+) -> tuple[ApprovalRequest, ApprovalTask] | None:
+    """Lock the task's request like every action does, then re-check the task: a decision, a
+    send-back or another run of the job may have come first."""
+    request_id = (
+        ApprovalTask.objects.filter(pk=task_id).values_list("request_id", flat=True).first()
+    )
+    if request_id is None:
+        return None
+    request = _lock_request(request_id)
+    task = ApprovalTask.objects.select_related("step", "assignee").get(pk=task_id)
+    if (
+        request.status != RequestStatus.IN_PROGRESS
+        or task.status != TaskStatus.PENDING
+        or task.due_at is None
+        or task.due_at >= due_before
+        or getattr(task, unflagged) is not None
+    ):
+        return None
+    return request, task
+
+
+@transaction.atomic
+def _task_remind(task_id: int, now: datetime.datetime) -> bool:
+    locked = _lock_overdue_task(task_id, due_before=now, unflagged="reminded_at")
+    if locked is None:
+        return False
+    request, task = locked
+    assert task.due_at is not None
+    task.reminded_at = now
+    task.save(update_fields=["reminded_at"])
+    _notify(
+        [task.assignee_id],
+        request,
+        "reminder",
+        _("Past its time limit, please decide: %(title)s") % {"title": request.title},
+    )
+    due = task.due_at.isoformat()
+    _action(
+        request,
+        ActionKind.REMINDED,
+        task=task,
+        data={"assignee": task.assignee_id, "due_at": due},
+    )
+    _audit(request, SYSTEM_ACTOR, "reminded", step=task.step.name, assignee=task.assignee_id)
+    return True
+
+
+def task_remind_overdue(*, now: datetime.datetime | None = None) -> int:
+    """Remind, once, whoever holds a pending task past its time limit (`ApprovalTask.due_at`).
+    One transaction per task; a task reminded before is left alone, so a second run does
+    nothing new. Returns how many tasks were reminded."""
+    moment = now or _now()
+    return sum(
+        _task_remind(task_id, moment)
+        for task_id in _overdue_task_ids(due_before=moment, unflagged="reminded_at")
+    )
+
+
+def _escalation_recipients(assignee: User) -> list[int]:
+    """Whom to tell that `assignee` is late: their superior (their department head, the head
+    above when they head it, else their company's general manager), and for a general manager
+    the general manager of the company above."""
+    context = routing.route_context(requester=assignee, project_id=None)
+    recipients = routing.superior_of(context)
+    parent_id = context.company.parent_id
+    if not recipients and parent_id is not None:
+        parent = Company.objects.get(pk=parent_id)
+        recipients = [
+            user_id
+            for user_id in routing.role_holders(RoleCode.GENERAL_MANAGER, parent)
+            if user_id != assignee.pk
+        ]
+    return recipients
+
+
+@transaction.atomic
+def _task_escalate(task_id: int, now: datetime.datetime) -> bool:
+    locked = _lock_overdue_task(task_id, due_before=now - ESCALATE_AFTER, unflagged="escalated_at")
+    if locked is None:
+        return False
+    request, task = locked
+    assert task.due_at is not None
+    recipients = _escalation_recipients(task.assignee)
+    task.escalated_at = now
+    task.save(update_fields=["escalated_at"])
+    hours = int((now - task.due_at).total_seconds() // 3600)
+    _notify(
+        recipients,
+        request,
+        "escalation",
+        _("%(name)s is %(hours)d hours past the time limit on: %(title)s")
+        % {"name": task.assignee.name, "hours": hours, "title": request.title},
+    )
+    _action(
+        request,
+        ActionKind.ESCALATED,
+        task=task,
+        data={
+            "assignee": task.assignee_id,
+            "due_at": task.due_at.isoformat(),
+            "notified": recipients,
+        },
+    )
+    _audit(
+        request,
+        SYSTEM_ACTOR,
+        "escalated",
+        step=task.step.name,
+        assignee=task.assignee_id,
+        notified=recipients,
+    )
+    return True
+
+
+def task_escalate_overdue(*, now: datetime.datetime | None = None) -> int:
+    """Tell the superior of whoever holds a pending task more than `ESCALATE_AFTER` past its
+    time limit, once per task. One transaction per task; returns how many were escalated."""
+    moment = now or _now()
+    return sum(
+        _task_escalate(task_id, moment)
+        for task_id in _overdue_task_ids(
+            due_before=moment - ESCALATE_AFTER, unflagged="escalated_at"
+        )
     )

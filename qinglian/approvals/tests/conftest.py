@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from qinglian.org.enums import RoleCode
 from qinglian.org.factories import make_project, make_user
 from qinglian.org.models import Project, User
 
-PAYMENT_DEFINITION = {
+PAYMENT_DEFINITION: dict[str, Any] = {
     "fields": [
         {"key": "title", "label": "事由", "type": "text", "required": True},
         {"key": "amount", "label": "金额", "type": "money", "required": True},

@@ -3,21 +3,31 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import translation
 
+from qinglian.approvals.demo import approval_requests_load, approval_templates_load
 from qinglian.org.demo import DEMO_PASSWORD, demo_load
 from qinglian.org.enums import RoleCode
 
 
 class Command(BaseCommand):
-    help = "Load the demo organisation (东港集团); safe to run again. Prints the demo logins."
+    help = (
+        "Load the demo organisation (东港集团), its approval flows and a few demo requests; "
+        "safe to run again. Prints the demo logins."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         with translation.override("zh-hans"):
             result = demo_load()
+            templates = approval_templates_load()
+            requests = approval_requests_load()
             by_role: dict[str, list[str]] = {}
             for role, username, name, company in result.logins:
                 by_role.setdefault(role, []).append(f"{username}（{name}·{company}）")
             self.stdout.write(
                 f"Demo organisation 东港集团 ready ({result.created} records created)."
+            )
+            self.stdout.write(
+                f"Approval flows ready ({templates} saved); "
+                f"{requests} demo approval requests created."
             )
             self.stdout.write(
                 f"Sign in at http://127.0.0.1:8000 — demo password for everyone: {DEMO_PASSWORD}"
