@@ -245,9 +245,9 @@ def _task_for_action(actor: Any, task_id: int) -> tuple[ApprovalRequest, Approva
         raise NotFound(_("Approval task not found."))
     request = _lock_request(request_id)
     task = ApprovalTask.objects.select_related("step").get(pk=task_id)
-    if not can_see_request(actor, request):
-        raise NotFound(_("Approval task not found."))
     if task.assignee_id != actor.pk:
+        if not can_see_request(actor, request):
+            raise NotFound(_("Approval task not found."))
         raise PermissionDenied(
             _("Only the person this step is waiting for can decide it."),
             code=ApprovalErrorCode.NOT_YOUR_TASK,
@@ -268,7 +268,9 @@ def _close_task(task: ApprovalTask, status: str, comment: str = "") -> None:
         task.decided_after_hours = _is_after_hours(now)
         if task.activated_at is not None:
             task.decision_seconds = max(0, int((now - task.activated_at).total_seconds()))
-    task.save()
+    task.save(
+        update_fields=["status", "decided_at", "comment", "decided_after_hours", "decision_seconds"]
+    )
 
 
 def _activate_task(request: ApprovalRequest, task: ApprovalTask) -> None:
@@ -277,7 +279,7 @@ def _activate_task(request: ApprovalRequest, task: ApprovalTask) -> None:
     task.activated_at = now
     if task.step.time_limit_hours:
         task.due_at = now + datetime.timedelta(hours=task.step.time_limit_hours)
-    task.save()
+    task.save(update_fields=["status", "activated_at", "due_at"])
     _notify(
         [task.assignee_id],
         request,
