@@ -84,6 +84,7 @@ class AddSignerPosition(models.TextChoices):
 
 class ApprovalErrorCode(models.TextChoices):
     ALREADY_DECIDED = "approvals.already_decided", _("Already decided")
+    NOT_REACHED = "approvals.not_reached", _("Not your turn yet")
     NOT_YOUR_TASK = "approvals.not_your_task", _("Not your task")
     NO_APPROVER = "approvals.no_approver", _("No approver found")
     INVALID_FORM = "approvals.invalid_form", _("Invalid form")

@@ -252,6 +252,10 @@ def _task_for_action(actor: Any, task_id: int) -> tuple[ApprovalRequest, Approva
             _("Only the person this step is waiting for can decide it."),
             code=ApprovalErrorCode.NOT_YOUR_TASK,
         )
+    if task.status == TaskStatus.WAITING and request.status == RequestStatus.IN_PROGRESS:
+        raise Conflict(
+            _("The request has not reached your step yet."), code=ApprovalErrorCode.NOT_REACHED
+        )
     if task.status != TaskStatus.PENDING or request.status != RequestStatus.IN_PROGRESS:
         raise Conflict(
             _("This step has already been decided."), code=ApprovalErrorCode.ALREADY_DECIDED

@@ -225,7 +225,7 @@ def _refused(flow, org, who, request):
     return [
         *not_yours,
         *[
-            (url, body, 409, ApprovalErrorCode.ALREADY_DECIDED)
+            (url, body, 409, ApprovalErrorCode.NOT_REACHED)
             for url, body in _task_actions(flow, not_reached)
         ],
         *not_requester,

@@ -179,7 +179,7 @@ def test_an_approver_whose_step_is_not_reached_cannot_act_yet(client, flow, acti
         reverse(f"approvals:{action}", args=[waiting.pk]), _task_action(action, flow)
     )
     assert response.status_code == 409
-    assert "This step has already been decided." in response.content.decode()
+    assert "The request has not reached your step yet." in response.content.decode()
     assert state(request) == before
 
 
