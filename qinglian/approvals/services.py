@@ -239,7 +239,10 @@ def _lock_request(request_id: int) -> ApprovalRequest:
 def _task_for_action(actor: Any, task_id: int) -> tuple[ApprovalRequest, ApprovalTask]:
     """Lock the task's request, then check the task is the actor's and still to do."""
     request_id = (
-        ApprovalTask.objects.filter(pk=task_id).values_list("request_id", flat=True).first()
+        ApprovalTask.objects.filter(pk=task_id)
+        .order_by()
+        .values_list("request_id", flat=True)
+        .first()
     )
     if request_id is None:
         raise NotFound(_("Approval task not found."))
@@ -300,8 +303,12 @@ def _live(step: ApprovalStep) -> Any:
     return step.tasks.filter(superseded=False)
 
 
-def _step_complete(step: ApprovalStep) -> bool:
-    tasks = [t for t in _live(step) if t.status != TaskStatus.TRANSFERRED]
+def _step_tasks(step: ApprovalStep) -> list[ApprovalTask]:
+    return list(_live(step).select_related("step").order_by("order", "id"))
+
+
+def _step_complete(step: ApprovalStep, tasks: list[ApprovalTask]) -> bool:
+    tasks = [t for t in tasks if t.status != TaskStatus.TRANSFERRED]
     originals = [t for t in tasks if not t.is_added and t.status != TaskStatus.CANCELLED]
     added = [t for t in tasks if t.is_added and t.status != TaskStatus.CANCELLED]
     if any(t.status != TaskStatus.APPROVED for t in added):
@@ -311,10 +318,11 @@ def _step_complete(step: ApprovalStep) -> bool:
     return all(t.status == TaskStatus.APPROVED for t in originals)
 
 
-def _open_next_tasks(request: ApprovalRequest, step: ApprovalStep) -> None:
+def _open_next_tasks(
+    request: ApprovalRequest, step: ApprovalStep, tasks: list[ApprovalTask]
+) -> None:
     """Activate the step's tasks that may act now: everyone at an all-/any-sign step, the next
     person at a sequential step, and whoever a 加签 made wait once that signer has approved."""
-    tasks = list(_live(step).select_related("step").order_by("order", "id"))
     approved = {t.pk for t in tasks if t.status == TaskStatus.APPROVED}
     original_pending = any(t.status == TaskStatus.PENDING and not t.is_added for t in tasks)
     for task in tasks:
@@ -331,10 +339,13 @@ def _open_next_tasks(request: ApprovalRequest, step: ApprovalStep) -> None:
                 return
 
 
-def _auto_approve_repeats(request: ApprovalRequest, step: ApprovalStep) -> int:
+def _auto_approve_repeats(
+    request: ApprovalRequest, step: ApprovalStep, tasks: list[ApprovalTask]
+) -> int:
     """Where a person already approved at an earlier step, approve for them (the trail says
     so). Returns how many tasks were approved this way."""
-    if not request.template.skip_repeated_approver:
+    pending = [t for t in tasks if t.status == TaskStatus.PENDING]
+    if not request.template.skip_repeated_approver or not pending or step.index == 0:
         return 0
     approved_before = set(
         ApprovalTask.objects.filter(
@@ -342,13 +353,11 @@ def _auto_approve_repeats(request: ApprovalRequest, step: ApprovalStep) -> int:
             status=TaskStatus.APPROVED,
             step__round=step.round,
             step__index__lt=step.index,
+            superseded=False,
+            assignee_id__in=[t.assignee_id for t in pending],
         ).values_list("assignee_id", flat=True)
     )
-    repeated = list(
-        _live(step)
-        .select_related("step")
-        .filter(status=TaskStatus.PENDING, assignee_id__in=approved_before)
-    )
+    repeated = [t for t in pending if t.assignee_id in approved_before]
     for task in repeated:
         _close_task(task, TaskStatus.APPROVED, _("Approved earlier in this request."))
         _action(
@@ -363,37 +372,39 @@ def _auto_approve_repeats(request: ApprovalRequest, step: ApprovalStep) -> int:
 
 def _run_route(request: ApprovalRequest, actor: Any) -> None:
     """Move the request forward as far as it goes: finish complete steps, open the next."""
+    step: ApprovalStep | None = (
+        request.steps.filter(round=request.current_round, status=StepStatus.ACTIVE)
+        .order_by("index")
+        .first()
+    )
     while True:
-        step = (
-            request.steps.filter(round=request.current_round, status=StepStatus.ACTIVE)
-            .order_by("index")
-            .first()
-        )
-        if step is not None:
-            while not _step_complete(step):
-                _open_next_tasks(request, step)
-                if not _auto_approve_repeats(request, step):
-                    break
-            if not _step_complete(step):
+        if step is None:
+            step = (
+                request.steps.filter(round=request.current_round, status=StepStatus.WAITING)
+                .order_by("index")
+                .first()
+            )
+            if step is None:
+                _finish(request, RequestStatus.APPROVED, actor)
                 return
-            step.status = StepStatus.APPROVED
-            step.decided_at = _now()
-            step.save(update_fields=["status", "decided_at"])
-            step.tasks.filter(status__in=OPEN_TASK_STATUSES).update(
+            step.status = StepStatus.ACTIVE
+            step.activated_at = _now()
+            step.save(update_fields=["status", "activated_at"])
+        tasks = _step_tasks(step)
+        if not _step_complete(step, tasks):
+            _open_next_tasks(request, step, tasks)
+            if _auto_approve_repeats(request, step, tasks):
+                continue  # look again: the step may be complete, or its next person due
+            if not _step_complete(step, tasks):
+                return
+        step.status = StepStatus.APPROVED
+        step.decided_at = _now()
+        step.save(update_fields=["status", "decided_at"])
+        if any(t.status in OPEN_TASK_STATUSES for t in tasks):
+            _live(step).filter(status__in=OPEN_TASK_STATUSES).update(
                 status=TaskStatus.CANCELLED, decided_at=_now()
             )
-            continue
-        following = (
-            request.steps.filter(round=request.current_round, status=StepStatus.WAITING)
-            .order_by("index")
-            .first()
-        )
-        if following is None:
-            _finish(request, RequestStatus.APPROVED, actor)
-            return
-        following.status = StepStatus.ACTIVE
-        following.activated_at = _now()
-        following.save(update_fields=["status", "activated_at"])
+        step = None
 
 
 def _finish(request: ApprovalRequest, status: str, actor: Any) -> None:
@@ -1025,7 +1036,10 @@ def _lock_overdue_task(
     """Lock the task's request like every action does, then re-check the task: a decision, a
     send-back or another run of the job may have come first."""
     request_id = (
-        ApprovalTask.objects.filter(pk=task_id).values_list("request_id", flat=True).first()
+        ApprovalTask.objects.filter(pk=task_id)
+        .order_by()
+        .values_list("request_id", flat=True)
+        .first()
     )
     if request_id is None:
         return None
