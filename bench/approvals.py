@@ -32,23 +32,17 @@ import datetime
 import json
 import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH_DATABASE = "qinglian_bench_approvals"
-DEFAULT_POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
+from harness import DEFAULT_POSTGRES_SERVER, setup_django, throwaway_database
+
 PAGE_SIZE = 50
 CHUNK = 5000  # requests seeded per transaction
 
@@ -90,45 +84,6 @@ def parse_arguments() -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------- the throwaway database
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    directory = tempfile.mkdtemp(prefix="qinglian-bench-approvals-")
-    try:
-        yield f"sqlite:///{directory}/bench.sqlite3"
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextmanager
-def postgresql_database(server: str) -> Iterator[str]:
-    import psycopg
-
-    def admin(statement: str) -> None:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
-            connection.execute(statement)
-
-    admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")  # left over by an interrupted run
-    admin(f"CREATE DATABASE {BENCH_DATABASE}")
-    log(f"created database {BENCH_DATABASE}")
-    try:
-        yield f"{server}/{BENCH_DATABASE}"
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-        log(f"dropped database {BENCH_DATABASE}")
-
-
-def setup_django(database_url: str) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    os.environ["DATABASE_URL"] = database_url
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
 
 
 # ---------------------------------------------------------------- the organisation
@@ -1001,12 +956,7 @@ def run(arguments: argparse.Namespace, database_url: str) -> dict[str, Any]:
 
 def main() -> int:
     arguments = parse_arguments()
-    database = (
-        postgresql_database(arguments.postgres_server)
-        if arguments.db == "postgresql"
-        else sqlite_database()
-    )
-    with database as url:
+    with throwaway_database(arguments.db, "approvals", arguments.postgres_server, log) as url:
         setup_django(url)
         result = run(arguments, url)
     print(json.dumps(result, ensure_ascii=False))
