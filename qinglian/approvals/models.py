@@ -231,7 +231,7 @@ class CarbonCopy(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approval_ccs"
     )
-    at = models.CharField(max_length=8)  # "start" or "end"
+    at = models.CharField(max_length=8)  # "start", "end", or "escalate" (told of a late task)
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
 

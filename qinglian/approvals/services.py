@@ -1120,6 +1120,10 @@ def _task_escalate(task_id: int, now: datetime.datetime) -> bool:
     recipients = _escalation_recipients(task.assignee)
     task.escalated_at = now
     task.save(update_fields=["escalated_at"])
+    for user_id in recipients:  # copied in, so the superior can open what they are told about
+        CarbonCopy.objects.get_or_create(
+            request=request, user_id=user_id, at="escalate", defaults={"created_at": now}
+        )
     hours = int((now - task.due_at).total_seconds() // 3600)
     _notify(
         recipients,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from qinglian.approvals import services
+from qinglian.approvals import selectors, services
 from qinglian.approvals.enums import ActionKind, TaskStatus
 from qinglian.approvals.models import ApprovalAction, ApprovalTask, Notification
 from qinglian.approvals.tasks import approval_deadlines_check
@@ -168,6 +168,9 @@ def test_a_day_past_the_limit_the_superior_is_told_once(limited, frozen, org):
         member.pk: [limited.head.pk],
     }
     assert audited("escalated") == 3
+    # whoever is told about a late task can open the request
+    assert selectors.can_see_request(limited.manager, request)
+    assert selectors.can_see_request(limited.head, request)
 
     frozen.at(hours=48 + 60)
     assert run() == {"reminded": 0, "escalated": 0}
