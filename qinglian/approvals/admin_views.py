@@ -17,8 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from qinglian.core.errors import NotFound, PermissionDenied, ValidationFailed
 from qinglian.core.forms import StyledFormMixin, add_service_errors
-from qinglian.org.models import Company
-from qinglian.org.scopes import can_administer_org
+from qinglian.org.scopes import can_administer_group
 
 from . import selectors, services
 from .definitions import Definition
@@ -26,8 +25,7 @@ from .enums import SelfApprovalRule
 
 
 def _require_flow_admin(user: Any) -> None:
-    group_id = Company.objects.filter(parent__isnull=True).values_list("pk", flat=True).first()
-    if not can_administer_org(user, group_id):
+    if not can_administer_group(user):
         raise PermissionDenied(_("Only an IT administrator of the group edits approval flows."))
 
 

@@ -21,12 +21,12 @@ from django.utils.translation import gettext as _
 from pydantic import ValidationError as PydanticValidationError
 
 from qinglian.core import clock
-from qinglian.core.actors import SYSTEM_ACTOR
+from qinglian.core.actors import SYSTEM_ACTOR, is_system
 from qinglian.core.audit import audit_record
 from qinglian.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from qinglian.org.enums import RoleCode
 from qinglian.org.models import Company, Department, Project, User
-from qinglian.org.scopes import can_administer_org, data_scope
+from qinglian.org.scopes import can_administer_org, data_scope, group_company_id
 
 from . import registry, routing
 from .definitions import Definition, Node, clean_form_data, condition_holds
@@ -61,14 +61,10 @@ WORKDAY_END_HOUR = 19
 # ---------------------------------------------------------------- templates
 
 
-def _group_id() -> int | None:
-    return Company.objects.filter(parent__isnull=True).values_list("pk", flat=True).first()
-
-
 def _require_template_admin(actor: Any) -> int:
     """Routes and thresholds are set centrally: by an IT administrator of the group."""
-    group_id = _group_id()
-    if getattr(actor, "is_authenticated", False) and actor.pk is None:  # the system actor
+    group_id = group_company_id()
+    if is_system(actor):
         assert group_id is not None
         return group_id
     if group_id is None or not can_administer_org(actor, group_id):

@@ -111,6 +111,17 @@ def can_administer_org(user: Any, company_id: int | None) -> bool:
     return company_id is not None and data_scope(user).has_role(RoleCode.IT_ADMIN, company_id)
 
 
+def group_company_id() -> int | None:
+    """The root of the company tree (the group itself)."""
+    return Company.objects.filter(parent__isnull=True).values_list("pk", flat=True).first()
+
+
+def can_administer_group(user: Any) -> bool:
+    """Group-wide reference data (roles, approval flows) is set centrally, by the group's IT
+    administrators."""
+    return can_administer_org(user, group_company_id())
+
+
 def can_read_audit(user: Any, company_id: int | None = None) -> bool:
     """Inspectors, auditors and IT administrators read the audit trail of their scope."""
     scope = data_scope(user)

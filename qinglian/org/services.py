@@ -25,7 +25,7 @@ from qinglian.core.uscc import normalize_uscc
 
 from .enums import OVERSIGHT_ROLES, CompanyKind, OrgErrorCode, ProjectStatus, RoleCode
 from .models import ApiToken, Company, Department, Project, Role, RoleAssignment, User
-from .scopes import can_administer_org, data_scope, forget_data_scope
+from .scopes import can_administer_org, data_scope, forget_data_scope, group_company_id
 
 # ---------------------------------------------------------------- helpers
 
@@ -494,7 +494,7 @@ ROLE_CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 
 def _require_group_admin(actor: Any) -> int:
     """Roles are group-wide reference data: only an IT administrator of the group changes them."""
-    group_id = Company.objects.filter(parent__isnull=True).values_list("pk", flat=True).first()
+    group_id = group_company_id()
     _require_admin(actor, group_id)
     assert group_id is not None  # _require_admin refuses a missing company
     return group_id

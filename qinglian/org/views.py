@@ -28,7 +28,7 @@ from qinglian.core.forms import add_service_errors
 from . import forms, selectors, services
 from .enums import RoleCode
 from .models import Company, Department, User
-from .scopes import can_administer_org, can_read_audit, data_scope
+from .scopes import can_administer_group, can_administer_org, can_read_audit, data_scope
 
 PAGE_SIZE = 50
 T = TypeVar("T")
@@ -584,15 +584,10 @@ def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
 # ---------------------------------------------------------------- roles
 
 
-def _group_admin(user: Any) -> bool:
-    group = selectors.company_list(user=user).filter(parent__isnull=True).first()
-    return group is not None and can_administer_org(user, group.pk)
-
-
 @login_required
 @require_GET_or_POST
 def role_list(request: HttpRequest) -> HttpResponse:
-    may_edit = _group_admin(request.user)
+    may_edit = can_administer_group(request.user)
     if request.method == "POST" and not may_edit:
         raise PermissionDenied(_("Only an IT administrator of the group manages roles."))
     form = forms.RoleForm(_posted(request))
@@ -613,7 +608,7 @@ def role_list(request: HttpRequest) -> HttpResponse:
 @require_GET_or_POST
 def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
     role = selectors.role_access(role_id=pk)
-    if not _group_admin(request.user):
+    if not can_administer_group(request.user):
         raise PermissionDenied(_("Only an IT administrator of the group manages roles."))
     form = forms.RoleEditForm(
         _posted(request), initial={"name": role.name, "description": role.description}
