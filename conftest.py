@@ -12,11 +12,16 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import translation
 
-from qinglian.audit.guards import SQLITE_INSTALL, SQLITE_REMOVE
+from qinglian.audit import guards as audit_guards
 from qinglian.org.enums import RoleCode
 from qinglian.org.factories import make_company, make_department, make_project, make_user
 from qinglian.org.models import Company, Department, Project, User
 from qinglian.org.services import role_builtin_ensure
+from qinglian.trading import guards as trading_guards
+
+# Append-only tables whose SQLite triggers are lifted around a transactional test's flush.
+SQLITE_INSTALL = [*audit_guards.SQLITE_INSTALL, *trading_guards.SQLITE_INSTALL]
+SQLITE_REMOVE = [*audit_guards.SQLITE_REMOVE, *trading_guards.SQLITE_REMOVE]
 
 
 @dataclass

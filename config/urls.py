@@ -11,6 +11,7 @@ urlpatterns = [
     path("org/", include("qinglian.org.urls")),
     path("audit/", include("qinglian.audit.urls")),
     path("approvals/", include("qinglian.approvals.urls")),
+    path("trading/", include("qinglian.trading.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/", api.urls),

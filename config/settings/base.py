@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "qinglian.org",
     "qinglian.audit",
     "qinglian.approvals",
+    "qinglian.trading",
     "qinglian.portal",
 ]
 

@@ -1,0 +1,5 @@
+"""Trading API: contracts."""
+
+from ninja import Router
+
+router = Router()

@@ -1,0 +1,5 @@
+"""Trading API: master."""
+
+from ninja import Router
+
+router = Router()

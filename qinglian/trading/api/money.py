@@ -1,0 +1,5 @@
+"""Trading API: money."""
+
+from ninja import Router
+
+router = Router()

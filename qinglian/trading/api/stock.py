@@ -1,0 +1,5 @@
+"""Trading API: stock."""
+
+from ninja import Router
+
+router = Router()

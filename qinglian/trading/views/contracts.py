@@ -1,0 +1,7 @@
+"""Trading pages: contracts."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,7 @@
+"""Trading pages: master."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
