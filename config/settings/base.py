@@ -38,6 +38,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "qinglian.core.sessions.SlidingSessionMiddleware",
     "qinglian.core.request_context.RequestContextMiddleware",
     "qinglian.core.request_context.ApplicationErrorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -119,7 +120,9 @@ AXES_VERBOSE = False
 
 # Sessions: idle expiry after two hours, and always at browser close.
 SESSION_COOKIE_AGE = 2 * 60 * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# Idle timeout: the session expiry slides, refreshed at most every SESSION_REFRESH_SECONDS
+# (qinglian.core.sessions) instead of a session write on every request.
+SESSION_REFRESH_SECONDS = 300
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
