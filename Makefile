@@ -28,11 +28,14 @@ $(BIN)/uv:
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # Front-end assets come from the npm registry (package-lock.json) and are served locally.
+# ECharts: its common build (bar, line, pie …) draws the supervision dashboard's charts.
 assets: node_modules/.package-lock.json
-	mkdir -p qinglian/static/vendor/bootstrap qinglian/static/vendor/htmx
+	mkdir -p qinglian/static/vendor/bootstrap qinglian/static/vendor/htmx qinglian/static/vendor/echarts
 	cp node_modules/bootstrap/dist/css/bootstrap.min.css \
 	   node_modules/bootstrap/dist/js/bootstrap.bundle.min.js qinglian/static/vendor/bootstrap/
 	cp node_modules/htmx.org/dist/htmx.min.js qinglian/static/vendor/htmx/
+	cp node_modules/echarts/dist/echarts.common.min.js node_modules/echarts/LICENSE \
+	   qinglian/static/vendor/echarts/
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

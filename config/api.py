@@ -10,6 +10,7 @@ from qinglian.core.api import SessionAuth, error_response, install_error_handler
 from qinglian.core.errors import ErrorCode
 from qinglian.org.api import router as org_router
 from qinglian.org.api_auth import TokenAuth
+from qinglian.supervision.api import router as supervision_router
 from qinglian.trading.api import router as trading_router
 
 api = NinjaAPI(
@@ -29,6 +30,7 @@ api.add_router("/org/", org_router, tags=["org"])
 api.add_router("/audit/", audit_router, tags=["audit"])
 api.add_router("/approvals/", approvals_router, tags=["approvals"])
 api.add_router("/trading/", trading_router, tags=["trading"])
+api.add_router("/supervision/", supervision_router, tags=["supervision"])
 
 
 def api_not_found(request: HttpRequest) -> HttpResponse:

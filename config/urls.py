@@ -12,6 +12,7 @@ urlpatterns = [
     path("audit/", include("qinglian.audit.urls")),
     path("approvals/", include("qinglian.approvals.urls")),
     path("trading/", include("qinglian.trading.urls")),
+    path("supervision/", include("qinglian.supervision.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/", api.urls),

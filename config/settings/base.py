@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "qinglian.audit",
     "qinglian.approvals",
     "qinglian.trading",
+    "qinglian.supervision",
     "qinglian.portal",
 ]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from qinglian.org.enums import RoleCode
+from qinglian.org.enums import OVERSIGHT_ROLES, RoleCode
 from qinglian.org.scopes import DataScope
 
 
@@ -16,6 +16,11 @@ class NavItem:
     label: str | Promise
     url_name: str
     section: str  # the URL namespace/prefix that marks the entry active
+
+
+UNIT_LEADER_ROLES = frozenset(
+    {RoleCode.GENERAL_MANAGER, RoleCode.LEADER_IN_CHARGE, RoleCode.DEPARTMENT_HEAD}
+)
 
 
 def navigation_for(scope: DataScope) -> list[NavItem]:
@@ -30,6 +35,11 @@ def navigation_for(scope: DataScope) -> list[NavItem]:
             NavItem(_("Projects"), "org:project_list", "org"),
         ]
     roles = scope.role_codes
+    if roles & OVERSIGHT_ROLES:
+        items.append(NavItem(_("Supervision"), "supervision:dashboard", "supervision"))
+    elif roles & UNIT_LEADER_ROLES:
+        # The responsible unit's side of the closed loop: its own rectification cases.
+        items.append(NavItem(_("Cases"), "supervision:case_list", "supervision"))
     if roles & {RoleCode.INSPECTOR, RoleCode.AUDITOR, RoleCode.IT_ADMIN}:
         items.append(NavItem(_("Audit trail"), "audit:event_list", "audit"))
     if RoleCode.IT_ADMIN in roles:
