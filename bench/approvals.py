@@ -19,6 +19,9 @@ tens of thousands of decided ones. Then it measures:
    the task, the action, the other signer's task, the step, the next step and its task, the
    notification, the audit event and its chain head (with a real hash).
 
+2 and 3 take turns in blocks of 50 approvals, so a machine whose load changes during the run
+weighs on both alike.
+
 It checks that both ways left the same rows (step and task states, actions, notifications,
 audit events) and that every audit chain still verifies; it exits 1 when either fails.
 Progress goes to stderr; the last line of stdout is one JSON object (see bench/README.md).
@@ -45,6 +48,7 @@ from harness import DEFAULT_POSTGRES_SERVER, setup_django, throwaway_database
 
 PAGE_SIZE = 50
 CHUNK = 5000  # requests seeded per transaction
+BLOCK = 50  # approvals per turn when the services and plain SQL take turns
 
 
 def log(message: str) -> None:
@@ -605,28 +609,21 @@ def capture_one(target: Target, users: dict[int, Any]) -> tuple[int, list[str]]:
     return len(statements), writes
 
 
-def approve_through_services(targets: list[Target]) -> tuple[float, list[float], int]:
-    from django.contrib.auth import get_user_model
-
+def approve_through_services(
+    targets: list[Target], users: dict[int, Any], latencies: list[float]
+) -> float:
+    """Approve these targets with `services.task_approve`, one transaction each inside a request
+    context like a web request; their latencies are appended. Returns the wall time."""
     from qinglian.approvals import services
     from qinglian.core.request_context import RequestContext, request_context_scope
 
-    users = {user.pk: user for user in get_user_model().objects.all()}
-    queries, writes = capture_one(targets[0], users)
-    log(f"one approval: {queries} queries; writes and locks:")
-    for statement in writes:
-        log(f"    {statement}")
-    latencies = []
-    step = max(len(targets) // 10, 1)
     began = time.perf_counter()
-    for number, target in enumerate(targets[1:], start=2):
+    for target in targets:
         started = time.perf_counter()
         with request_context_scope(RequestContext(uuid.uuid4().hex, "10.0.0.8")):
             services.task_approve(actor=users[target.actor_id], task_id=target.task_id)
         latencies.append(time.perf_counter() - started)
-        if number % step == 0:
-            log(f"services: {number}/{len(targets)} approvals")
-    return time.perf_counter() - began, latencies, queries
+    return time.perf_counter() - began
 
 
 # ---------------------------------------------------------------- 3. the ceiling: plain SQL
@@ -819,21 +816,45 @@ class RawWriter:
             self.connection.commit()
 
 
-def approve_by_sql(targets: list[Target], database_url: str, vendor: str, company_id: int) -> float:
+def approve_both(
+    service_targets: list[Target],
+    sql_targets: list[Target],
+    database_url: str,
+    vendor: str,
+    company_id: int,
+) -> tuple[float, list[float], int, float]:
+    """Both ways in turns of BLOCK approvals (services, then plain SQL, then services …), so a
+    load that changes during the run — another process, a checkpoint — weighs on both alike.
+    The first service approval runs alone with its queries captured and is not timed. Returns
+    the services' wall time and latencies, the statements of one approval, and the plain
+    SQL's wall time."""
     from django.contrib.auth import get_user_model
 
-    names = dict(get_user_model().objects.values_list("pk", "name"))
+    users = {user.pk: user for user in get_user_model().objects.all()}
+    queries, writes = capture_one(service_targets[0], users)
+    log(f"one approval: {queries} queries; writes and locks:")
+    for statement in writes:
+        log(f"    {statement}")
+    names = {pk: user.name for pk, user in users.items()}
     writer = RawWriter(database_url, vendor, company_id, names)
-    step = max(len(targets) // 10, 1)
+    latencies: list[float] = []
+    service_seconds = sql_seconds = 0.0
+    timed = service_targets[1:]
     try:
-        began = time.perf_counter()
-        for number, target in enumerate(targets, start=1):
-            writer.approve(target)
-            if number % step == 0:
-                log(f"plain SQL: {number}/{len(targets)} approvals")
-        return time.perf_counter() - began
+        for start in range(0, max(len(timed), len(sql_targets)), BLOCK):
+            service_seconds += approve_through_services(
+                timed[start : start + BLOCK], users, latencies
+            )
+            began = time.perf_counter()
+            for target in sql_targets[start : start + BLOCK]:
+                writer.approve(target)
+            sql_seconds += time.perf_counter() - began
+            done = min(start + BLOCK, len(sql_targets))
+            if (start // BLOCK) % 4 == 3 or done == len(sql_targets):
+                log(f"{done}/{len(sql_targets)} approvals each way")
     finally:
         writer.close()
+    return service_seconds, latencies, queries, sql_seconds
 
 
 # ---------------------------------------------------------------- checks
@@ -915,12 +936,15 @@ def run(arguments: argparse.Namespace, database_url: str) -> dict[str, Any]:
     inbox = measure_inbox(org.approver, arguments.repeats, arguments.inbox)
     http = measure_http(org.approver, arguments.http_repeats) if arguments.http_repeats else None
 
-    log(f"services: {len(service_targets)} approvals, one transaction each")
-    seconds, latencies, queries = approve_through_services(service_targets)
+    log(
+        f"{len(service_targets)} approvals through the services and {len(sql_targets)} by plain"
+        f" SQL, one transaction each, in turns of {BLOCK}"
+    )
+    seconds, latencies, queries, raw_seconds = approve_both(
+        service_targets, sql_targets, database_url, connection.vendor, org.company.pk
+    )
     # the first approval ran with its queries captured: count it, not its capture, in the rate
     rate = (len(service_targets) - 1) / seconds
-    log(f"plain SQL: {len(sql_targets)} approvals, one transaction each")
-    raw_seconds = approve_by_sql(sql_targets, database_url, connection.vendor, org.company.pk)
     raw_rate = len(sql_targets) / raw_seconds
 
     same_rows = rows_left(service_targets) == rows_left(sql_targets)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.forms.boundfield import BoundField
 from django.utils.translation import gettext_lazy as _
@@ -26,6 +27,7 @@ from qinglian.org.models import User
 
 from .definitions import Definition, FormField
 from .enums import AddSignerPosition
+from .services import ATTACHMENT_EXTENSIONS, attachment_problem
 
 ROWS_SHOWN = 5  # blank lines of a detail table ("rows" field) on a new form
 IDEMPOTENCY_FIELD = "_idempotency_key"  # definition keys start with a letter: no clash
@@ -89,7 +91,41 @@ def _input_field(spec: FormField, *, user: Any, required: bool) -> forms.Field |
         return ProjectChoiceField(
             queryset=org_selectors.project_list(user=user), empty_label="—", **common
         )
-    return None  # attachment (and a table nested in a table, which no definition allows)
+    if spec.type == "attachment":
+        return forms.FileField(
+            validators=[_allowed_file],
+            widget=forms.FileInput(attrs={"accept": ACCEPT}),
+            **common,
+        )
+    return None  # a table nested in a table, which no definition allows
+
+
+ACCEPT = ",".join(f".{extension}" for extension in sorted(ATTACHMENT_EXTENSIONS))
+
+
+def _allowed_file(upload: Any) -> None:
+    """The services' own check of a file's type and size, answered on the form."""
+    problem = attachment_problem(getattr(upload, "name", "") or "", getattr(upload, "size", 0))
+    if problem:
+        raise ValidationError(problem)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files from one input (Django's documented pattern); cleans to a list."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ACCEPT}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> Any:
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(item, initial) for item in data]
+        return [single(data, initial)] if data else []
 
 
 def _plain(value: Any) -> Any:
@@ -119,7 +155,7 @@ class Table:
 class Part:
     """One entry of the form's layout, in the definition's order."""
 
-    kind: str  # "field", "table" or "attachment"
+    kind: str  # "field" or "table"
     spec: FormField
     bound: BoundField | None = None
     table: Table | None = None
@@ -132,6 +168,7 @@ class RequestForm(StyledFormMixin, forms.Form):
     def __init__(
         self,
         data: Any = None,
+        files: Any = None,
         *,
         definition: Definition,
         user: Any,
@@ -141,7 +178,7 @@ class RequestForm(StyledFormMixin, forms.Form):
         self.definition = definition
         self.user = user
         initial = self._initial(initial_data or {})
-        super().__init__(data, initial=initial)
+        super().__init__(data, files, initial=initial)
         self.row_counts: dict[str, int] = {}
         self.kept_rows: dict[str, list[int]] = {}  # table -> form row numbers sent, in order
         self.table_errors: dict[str, list[str]] = {}
@@ -149,8 +186,11 @@ class RequestForm(StyledFormMixin, forms.Form):
             if spec.type == "rows":
                 self._add_table(spec, data, initial_data or {})
                 continue
-            input_field = _input_field(spec, user=user, required=spec.required)
+            kept = spec.type == "attachment" and (initial_data or {}).get(spec.key) is not None
+            input_field = _input_field(spec, user=user, required=spec.required and not kept)
             if input_field is not None:
+                if kept:  # resubmitting: the file sent before stays unless another is chosen
+                    input_field.help_text = _("Leave empty to keep the file attached before.")
                 self.fields[spec.key] = input_field
         if idempotency_key is not None:
             self.fields[IDEMPOTENCY_FIELD] = forms.CharField(
@@ -167,7 +207,7 @@ class RequestForm(StyledFormMixin, forms.Form):
                     for column in spec.columns:
                         if isinstance(row, dict) and row.get(column.key) is not None:
                             initial[cell_name(spec.key, number, column.key)] = row[column.key]
-            elif value is not None:
+            elif value is not None and spec.type != "attachment":
                 initial[spec.key] = value
         return initial
 
@@ -197,9 +237,17 @@ class RequestForm(StyledFormMixin, forms.Form):
         for spec in self.definition.fields:
             if spec.type == "rows":
                 data[spec.key] = self._rows(spec)
-            elif spec.key in self.fields:
+            elif spec.key in self.fields and spec.type != "attachment":
                 data[spec.key] = _plain(self.cleaned_data.get(spec.key))
         return data
+
+    def attachments(self) -> dict[str, Any]:
+        """The files chosen for the attachment fields, by field key."""
+        return {
+            spec.key: self.cleaned_data[spec.key]
+            for spec in self.definition.fields
+            if spec.type == "attachment" and self.cleaned_data.get(spec.key)
+        }
 
     def _rows(self, spec: FormField) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -229,8 +277,6 @@ class RequestForm(StyledFormMixin, forms.Form):
                 parts.append(Part("table", spec, table=table))
             elif spec.key in self.fields:
                 parts.append(Part("field", spec, bound=self[spec.key]))
-            else:
-                parts.append(Part("attachment", spec))
         return parts
 
     def field_for_problem(self, key: str) -> str | None:
@@ -257,7 +303,7 @@ def add_request_errors(form: RequestForm, error: ApplicationError) -> None:
             placed[name] = list(messages)
         elif spec is not None and spec.type == "rows":
             form.table_errors[key] = list(messages)
-        elif spec is not None:  # an attachment: not entered on this page
+        elif spec is not None:  # not entered on this page
             for message in messages:
                 form.add_error(None, f"{spec.label}: {message}")
     add_service_errors(form, type(error)(error.message, code=error.code, fields=placed))
@@ -339,4 +385,13 @@ class WithdrawForm(StyledFormMixin, forms.Form):
 
 
 class CommentForm(StyledFormMixin, forms.Form):
-    comment = _comment(required=True)
+    """A comment, files, or both."""
+
+    comment = _comment(required=False)
+    attachments = MultipleFileField(label=_("Files"), required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not cleaned.get("comment", "").strip() and not cleaned.get("attachments"):
+            self.add_error("comment", _("Write a comment or attach a file."))
+        return cleaned

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from .definitions import Definition
 from .enums import (
     ActionKind,
     NodeMode,
@@ -73,6 +74,21 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.code} v{self.number}"
+
+    def parsed(self) -> Definition:
+        """The definition, validated. A version never changes (a changed definition is a new
+        version), so each is parsed once per process. The key holds the creation time too, so a
+        reused id (a test database rolled back) is never taken for an earlier version."""
+        key = (self.pk, self.created_at)
+        parsed = _parsed_definitions.get(key)
+        if parsed is None:
+            if len(_parsed_definitions) >= 1000:
+                _parsed_definitions.clear()
+            parsed = _parsed_definitions[key] = Definition.model_validate(self.definition)
+        return parsed
+
+
+_parsed_definitions: dict[tuple[int | None, object], Definition] = {}
 
 
 class ApprovalRequest(models.Model):
@@ -191,7 +207,8 @@ class ApprovalTask(models.Model):
     escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["step__round", "step__index", "order", "id"]
+        # No default ordering: ordering by the step would join it into every task query. Each
+        # read that shows tasks orders them itself (by step, then "order", then id).
         indexes = [
             models.Index(
                 fields=["assignee", "status", "-activated_at"], name="approvals_task_inbox"
@@ -283,10 +300,20 @@ class Notification(models.Model):
     message = models.CharField(max_length=300)
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
+    # The notice is its own e-mail outbox: set once the e-mail copy was handed to the mail
+    # server, or found to have no address (`services.notification_emails_send`).
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["user", "read_at"], name="approvals_notice_unread")]
+        indexes = [
+            models.Index(fields=["user", "read_at"], name="approvals_notice_unread"),
+            models.Index(
+                fields=["id"],
+                condition=Q(emailed_at__isnull=True),
+                name="approvals_notice_unmailed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.message

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from qinglian.core.errors import NotFound
@@ -19,6 +19,7 @@ from .models import (
     ApprovalRequest,
     ApprovalTask,
     ApprovalTemplate,
+    Attachment,
     CarbonCopy,
     Notification,
 )
@@ -58,8 +59,14 @@ def request_visible(*, user: Any) -> QuerySet[ApprovalRequest]:
 
 
 def request_access(*, user: Any, request_id: int) -> ApprovalRequest:
+    """The request, if the user may open it; `viewer_cc_unread` tells whether the user was
+    copied in on it and has not opened it since."""
+    unread = CarbonCopy.objects.filter(
+        request_id=OuterRef("pk"), user_id=getattr(user, "pk", None) or 0, read_at__isnull=True
+    )
     request = (
         ApprovalRequest.objects.select_related("template", "version", "requester", "company")
+        .annotate(viewer_cc_unread=Exists(unread))
         .filter(pk=request_id)
         .first()
     )
@@ -112,18 +119,41 @@ def requests_cc(*, user: Any) -> QuerySet[CarbonCopy]:
     )
 
 
+def requests_cc_counts(*, user: Any) -> tuple[int, int]:
+    """抄送我的: how many copies, and how many of them not opened yet (one query)."""
+    counts = CarbonCopy.objects.filter(user_id=user.pk).aggregate(
+        total=Count("id"), unread=Count("id", filter=Q(read_at__isnull=True))
+    )
+    return counts["total"], counts["unread"]
+
+
 def request_trail(*, request: ApprovalRequest) -> QuerySet[ApprovalAction]:
     return request.actions.select_related("actor", "task").order_by("created_at", "id")
 
 
 def request_route(*, request: ApprovalRequest) -> list[Any]:
     """The steps of the current round with their tasks (who acted when, who is pending)."""
-    steps = list(
+    tasks = ApprovalTask.objects.select_related("assignee").order_by("order", "id")
+    return list(
         request.steps.filter(round=request.current_round)
-        .prefetch_related("tasks__assignee")
+        .prefetch_related(Prefetch("tasks", queryset=tasks))
         .order_by("index")
     )
-    return steps
+
+
+def request_attachments(*, request: ApprovalRequest) -> QuerySet[Attachment]:
+    """The files on a request (its form's and its comments'), oldest first."""
+    return Attachment.objects.filter(request_id=request.pk).order_by("uploaded_at", "id")
+
+
+def attachment_access(*, user: Any, attachment_id: int) -> Attachment:
+    """A file, for whoever may open its request; "not found" for everyone else alike."""
+    attachment = Attachment.objects.select_related("request").filter(pk=attachment_id).first()
+    if attachment is None or attachment.request is None:
+        raise NotFound(_("File not found."))
+    if not can_see_request(user, attachment.request):
+        raise NotFound(_("File not found."))
+    return attachment
 
 
 def template_list(*, active_only: bool = True) -> QuerySet[ApprovalTemplate]:

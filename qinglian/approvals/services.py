@@ -8,13 +8,20 @@ told "already decided"; a repeated submission with the same idempotency key retu
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+import functools
+import hashlib
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import PurePath
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.core.mail import EmailMessage, get_connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,6 +31,7 @@ from qinglian.core import clock
 from qinglian.core.actors import SYSTEM_ACTOR, is_system
 from qinglian.core.audit import audit_record
 from qinglian.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from qinglian.core.rows import row_insert, row_update, rows_read, rows_save, select_list
 from qinglian.org.enums import RoleCode
 from qinglian.org.models import Company, Department, Project, User
 from qinglian.org.scopes import can_administer_org, data_scope, group_company_id
@@ -48,6 +56,7 @@ from .models import (
     ApprovalStep,
     ApprovalTask,
     ApprovalTemplate,
+    Attachment,
     CarbonCopy,
     Notification,
     TemplateVersion,
@@ -172,7 +181,7 @@ def _action(
     comment: str = "",
     data: dict[str, Any] | None = None,
 ) -> ApprovalAction:
-    return ApprovalAction.objects.create(
+    action = ApprovalAction(
         request=request,
         task=task,
         step_index=task.step.index if task is not None else None,
@@ -182,6 +191,8 @@ def _action(
         data=data or {},
         created_at=_now(),
     )
+    row_insert(action)
+    return action
 
 
 def _audit(request: ApprovalRequest, actor: Any, verb: str, **changes: Any) -> None:
@@ -199,51 +210,117 @@ def _notify(users: Iterable[int], request: ApprovalRequest, kind: str, message: 
     if not user_ids:
         return
     now = _now()
-    Notification.objects.bulk_create(
-        Notification(
-            user_id=user_id, request=request, kind=kind, message=message[:300], created_at=now
-        )
-        for user_id in user_ids
-    )
-    emails = list(
-        User.objects.filter(pk__in=user_ids).exclude(email="").values_list("email", flat=True)
-    )
-    if emails:
-        subject = f"[清廉] {message}"[:150]
-        body = f"{message}\n\n{request.serial} {request.title}"
-        transaction.on_commit(
-            lambda: send_mail(
-                subject, body, settings.DEFAULT_FROM_EMAIL, emails, fail_silently=True
+    for user_id in user_ids:  # mostly one
+        row_insert(
+            Notification(
+                user_id=user_id, request=request, kind=kind, message=message[:300], created_at=now
             )
         )
+    # The e-mail copy goes out from the queue (`notification_emails_send`, every minute): the
+    # notice row is the outbox, written in this transaction, so a rolled-back change mails
+    # nobody, a committed one is mailed even if this process dies, and no request waits for
+    # the mail server.
 
 
 def _lock_request(request_id: int) -> ApprovalRequest:
     # of=("self",): lock the request row only. Without it PostgreSQL also locks the joined
     # template row, and every action on any request of that flow, group-wide, queues behind it.
-    request = (
-        ApprovalRequest.objects.select_for_update(of=("self",))
-        .select_related("template")
-        .filter(pk=request_id)
-        .first()
+    try:
+        return (
+            ApprovalRequest.objects.select_for_update(of=("self",))
+            .select_related("template")
+            .get(pk=request_id)
+        )
+    except ApprovalRequest.DoesNotExist:
+        raise NotFound(_("Approval request not found.")) from None
+
+
+# The reads every decision runs, on the hot path of the engine. The ORM compiles a query anew on
+# every call (more CPU than the database takes to answer these), so they are written once in
+# SQL; `rows_read` builds the models and converts the values as the ORM does.
+@functools.cache
+def _hot_sql(vendor: str) -> dict[str, str]:
+    quote = connection.ops.quote_name
+    request, step, task = (
+        quote(model._meta.db_table) for model in (ApprovalRequest, ApprovalStep, ApprovalTask)
     )
+    # SQLite has no row locks: its transactions take the write lock at BEGIN (settings).
+    for_update = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    # S608: identifiers from the models' meta, values as parameters.
+    return {
+        "lock": (
+            f"SELECT {select_list(ApprovalRequest, 'r')} FROM {request} r "  # noqa: S608
+            f"WHERE r.id = (SELECT request_id FROM {task} WHERE id = %s){for_update}"
+        ),
+        "round": (
+            f"SELECT {select_list(ApprovalStep, 's')}, {select_list(ApprovalTask, 't')} "  # noqa: S608
+            f"FROM {step} s LEFT JOIN {task} t ON t.step_id = s.id AND t.superseded = %s "
+            f"WHERE s.request_id = %s AND s.round = %s "
+            f"ORDER BY s.{quote('index')}, t.{quote('order')}, t.id"
+        ),
+    }
+
+
+def _lock_request_of_task(task_id: int) -> ApprovalRequest | None:
+    """Lock the request row of a task (that row alone) and read it."""
+    found = rows_read(_hot_sql(connection.vendor)["lock"], [task_id], [ApprovalRequest])
+    return found[0][0] if found else None
+
+
+class _Round:
+    """The steps of a request's current round with their live tasks, read once the request row
+    is locked. Every write to a step or task goes through that lock, so while it is held these
+    objects are the truth: the route walks and changes them in memory and notes what it
+    changed; `flush()` writes it all, one statement per table. Flush before anything reads
+    those rows from the database again."""
+
+    def __init__(self, request: ApprovalRequest) -> None:
+        self.steps: list[ApprovalStep] = []
+        self.tasks: dict[int, list[ApprovalTask]] = {}  # by step id, in (order, id) order
+        for step, task in rows_read(
+            _hot_sql(connection.vendor)["round"],
+            [False, request.pk, request.current_round],
+            [ApprovalStep, ApprovalTask],
+        ):
+            if step.pk not in self.tasks:
+                self.steps.append(step)
+                self.tasks[step.pk] = []
+            if task is not None:
+                task.step = self.steps[-1]
+                self.tasks[step.pk].append(task)
+        self._changed: dict[tuple[type, int], tuple[ApprovalStep | ApprovalTask, set[str]]] = {}
+
+    def task(self, task_id: int) -> ApprovalTask | None:
+        return next((t for ts in self.tasks.values() for t in ts if t.pk == task_id), None)
+
+    def first_step(self, status: str) -> ApprovalStep | None:
+        return next((step for step in self.steps if step.status == status), None)
+
+    def changed(self, row: ApprovalStep | ApprovalTask, fields: Iterable[str]) -> None:
+        self._changed.setdefault((type(row), row.pk), (row, set()))[1].update(fields)
+
+    def flush(self) -> None:
+        for model in (ApprovalTask, ApprovalStep):
+            rows_save(
+                [
+                    (row, fields)
+                    for (kind, _pk), (row, fields) in self._changed.items()
+                    if kind is model
+                ]
+            )
+        self._changed.clear()
+
+
+def _task_for_action(actor: Any, task_id: int) -> tuple[ApprovalRequest, ApprovalTask, _Round]:
+    """Lock the task's request, read its current round, then check the task is the actor's and
+    still to do."""
+    request = _lock_request_of_task(task_id)
     if request is None:
-        raise NotFound(_("Approval request not found."))
-    return request
-
-
-def _task_for_action(actor: Any, task_id: int) -> tuple[ApprovalRequest, ApprovalTask]:
-    """Lock the task's request, then check the task is the actor's and still to do."""
-    request_id = (
-        ApprovalTask.objects.filter(pk=task_id)
-        .order_by()
-        .values_list("request_id", flat=True)
-        .first()
-    )
-    if request_id is None:
         raise NotFound(_("Approval task not found."))
-    request = _lock_request(request_id)
-    task = ApprovalTask.objects.select_related("step").get(pk=task_id)
+    current = _Round(request)
+    task = current.task(task_id)
+    if task is None:  # superseded, or of an earlier round: decided or cancelled long ago
+        task = ApprovalTask.objects.select_related("step").get(pk=task_id)
     if task.assignee_id != actor.pk:
         if not can_see_request(actor, request):
             raise NotFound(_("Approval task not found."))
@@ -259,10 +336,20 @@ def _task_for_action(actor: Any, task_id: int) -> tuple[ApprovalRequest, Approva
         raise Conflict(
             _("This step has already been decided."), code=ApprovalErrorCode.ALREADY_DECIDED
         )
-    return request, task
+    return request, task, current
 
 
-def _close_task(task: ApprovalTask, status: str, comment: str = "") -> None:
+def _write(current: _Round | None, row: ApprovalStep | ApprovalTask, fields: list[str]) -> None:
+    """Write these fields of a step or task now, or note them for the round's flush."""
+    if current is None:
+        row_update(row, fields)
+    else:
+        current.changed(row, fields)
+
+
+def _close_task(
+    task: ApprovalTask, status: str, comment: str = "", current: _Round | None = None
+) -> None:
     now = _now()
     task.status = status
     task.decided_at = now
@@ -271,18 +358,30 @@ def _close_task(task: ApprovalTask, status: str, comment: str = "") -> None:
         task.decided_after_hours = _is_after_hours(now)
         if task.activated_at is not None:
             task.decision_seconds = max(0, int((now - task.activated_at).total_seconds()))
-    task.save(
-        update_fields=["status", "decided_at", "comment", "decided_after_hours", "decision_seconds"]
+    _write(
+        current,
+        task,
+        ["status", "decided_at", "comment", "decided_after_hours", "decision_seconds"],
     )
 
 
-def _activate_task(request: ApprovalRequest, task: ApprovalTask) -> None:
+def _cancel_tasks(tasks: list[ApprovalTask], current: _Round) -> None:
+    """Cancel these open tasks (no decision is needed from them any more)."""
+    now = _now()
+    for task in tasks:
+        task.status, task.decided_at = TaskStatus.CANCELLED, now
+        current.changed(task, ["status", "decided_at"])
+
+
+def _activate_task(
+    request: ApprovalRequest, task: ApprovalTask, current: _Round | None = None
+) -> None:
     now = _now()
     task.status = TaskStatus.PENDING
     task.activated_at = now
     if task.step.time_limit_hours:
         task.due_at = now + datetime.timedelta(hours=task.step.time_limit_hours)
-    task.save(update_fields=["status", "activated_at", "due_at"])
+    _write(current, task, ["status", "activated_at", "due_at"])
     _notify(
         [task.assignee_id],
         request,
@@ -299,10 +398,6 @@ def _live(step: ApprovalStep) -> Any:
     return step.tasks.filter(superseded=False)
 
 
-def _step_tasks(step: ApprovalStep) -> list[ApprovalTask]:
-    return list(_live(step).select_related("step").order_by("order", "id"))
-
-
 def _step_complete(step: ApprovalStep, tasks: list[ApprovalTask]) -> bool:
     tasks = [t for t in tasks if t.status != TaskStatus.TRANSFERRED]
     originals = [t for t in tasks if not t.is_added and t.status != TaskStatus.CANCELLED]
@@ -315,7 +410,7 @@ def _step_complete(step: ApprovalStep, tasks: list[ApprovalTask]) -> bool:
 
 
 def _open_next_tasks(
-    request: ApprovalRequest, step: ApprovalStep, tasks: list[ApprovalTask]
+    request: ApprovalRequest, current: _Round, step: ApprovalStep, tasks: list[ApprovalTask]
 ) -> None:
     """Activate the step's tasks that may act now: everyone at an all-/any-sign step, the next
     person at a sequential step, and whoever a 加签 made wait once that signer has approved."""
@@ -326,36 +421,35 @@ def _open_next_tasks(
             continue
         if task.waits_for_id is not None:
             if task.waits_for_id in approved:
-                _activate_task(request, task)
+                _activate_task(request, task, current)
             continue
         if step.mode != NodeMode.SEQUENTIAL or not original_pending:
-            _activate_task(request, task)
+            _activate_task(request, task, current)
             original_pending = original_pending or not task.is_added
             if step.mode == NodeMode.SEQUENTIAL:
                 return
 
 
 def _auto_approve_repeats(
-    request: ApprovalRequest, step: ApprovalStep, tasks: list[ApprovalTask]
+    request: ApprovalRequest, current: _Round, step: ApprovalStep, tasks: list[ApprovalTask]
 ) -> int:
     """Where a person already approved at an earlier step, approve for them (the trail says
     so). Returns how many tasks were approved this way."""
     pending = [t for t in tasks if t.status == TaskStatus.PENDING]
-    if not request.template.skip_repeated_approver or not pending or step.index == 0:
+    if not pending or step.index == 0:
         return 0
-    approved_before = set(
-        ApprovalTask.objects.filter(
-            request=request,
-            status=TaskStatus.APPROVED,
-            step__round=step.round,
-            step__index__lt=step.index,
-            superseded=False,
-            assignee_id__in=[t.assignee_id for t in pending],
-        ).values_list("assignee_id", flat=True)
-    )
+    approved_before = {
+        t.assignee_id
+        for earlier in current.steps
+        if earlier.index < step.index
+        for t in current.tasks[earlier.pk]
+        if t.status == TaskStatus.APPROVED
+    }
     repeated = [t for t in pending if t.assignee_id in approved_before]
+    if not repeated or not request.template.skip_repeated_approver:
+        return 0
     for task in repeated:
-        _close_task(task, TaskStatus.APPROVED, _("Approved earlier in this request."))
+        _close_task(task, TaskStatus.APPROVED, _("Approved earlier in this request."), current)
         _action(
             request,
             ActionKind.AUTO_APPROVED,
@@ -366,40 +460,35 @@ def _auto_approve_repeats(
     return len(repeated)
 
 
-def _run_route(request: ApprovalRequest, actor: Any) -> None:
-    """Move the request forward as far as it goes: finish complete steps, open the next."""
-    step: ApprovalStep | None = (
-        request.steps.filter(round=request.current_round, status=StepStatus.ACTIVE)
-        .order_by("index")
-        .first()
-    )
+def _run_route(request: ApprovalRequest, actor: Any, current: _Round | None = None) -> None:
+    """Move the request forward as far as it goes: finish complete steps, open the next.
+    `current` is the round as the caller has read and changed it (not flushed yet); None
+    reads it afresh."""
+    if current is None:
+        current = _Round(request)
+    step = current.first_step(StepStatus.ACTIVE)
     while True:
         if step is None:
-            step = (
-                request.steps.filter(round=request.current_round, status=StepStatus.WAITING)
-                .order_by("index")
-                .first()
-            )
+            step = current.first_step(StepStatus.WAITING)
             if step is None:
+                current.flush()
                 _finish(request, RequestStatus.APPROVED, actor)
                 return
             step.status = StepStatus.ACTIVE
             step.activated_at = _now()
-            step.save(update_fields=["status", "activated_at"])
-        tasks = _step_tasks(step)
+            current.changed(step, ["status", "activated_at"])
+        tasks = current.tasks[step.pk]
         if not _step_complete(step, tasks):
-            _open_next_tasks(request, step, tasks)
-            if _auto_approve_repeats(request, step, tasks):
+            _open_next_tasks(request, current, step, tasks)
+            if _auto_approve_repeats(request, current, step, tasks):
                 continue  # look again: the step may be complete, or its next person due
             if not _step_complete(step, tasks):
+                current.flush()
                 return
         step.status = StepStatus.APPROVED
         step.decided_at = _now()
-        step.save(update_fields=["status", "decided_at"])
-        if any(t.status in OPEN_TASK_STATUSES for t in tasks):
-            _live(step).filter(status__in=OPEN_TASK_STATUSES).update(
-                status=TaskStatus.CANCELLED, decided_at=_now()
-            )
+        current.changed(step, ["status", "decided_at"])
+        _cancel_tasks([t for t in tasks if t.status in OPEN_TASK_STATUSES], current)
         step = None
 
 
@@ -436,7 +525,7 @@ def _finish(request: ApprovalRequest, status: str, actor: Any) -> None:
 
 
 def _carbon_copy(request: ApprovalRequest, at: str) -> None:
-    definition = Definition.model_validate(request.version.definition)
+    definition = request.version.parsed()
     context = _context_for(request)
     user_ids: list[int] = []
     for cc in definition.cc:
@@ -459,7 +548,7 @@ def _project_id(definition: Definition, data: dict[str, Any]) -> int | None:
 
 
 def _context_for(request: ApprovalRequest) -> routing.RouteContext:
-    definition = Definition.model_validate(request.version.definition)
+    definition = request.version.parsed()
     return routing.route_context(
         requester=request.requester, project_id=_project_id(definition, request.form_data)
     )
@@ -582,6 +671,151 @@ def _title(
     return (base or f"{actor.name}的{template.name}")[:200]
 
 
+# ---------------------------------------------------------------- attachments
+
+ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
+ATTACHMENT_MAX_FILES = 10  # with one comment
+ATTACHMENT_EXTENSIONS = frozenset(
+    {
+        "pdf", "ofd", "txt", "csv", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "wps", "et",
+        "jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "dwg", "dxf", "zip", "rar",
+        "7z",
+    }
+)  # fmt: skip
+
+
+def _extension(name: str) -> str:
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def attachment_problem(name: str, size: int | None) -> str | None:
+    """What keeps a file from being attached (its type or size), or None. Pure: forms use it
+    to answer early, the services to decide."""
+    if _extension(name) not in ATTACHMENT_EXTENSIONS:
+        return _("Files of this type cannot be attached (allowed: %(types)s).") % {
+            "types": ", ".join(sorted(ATTACHMENT_EXTENSIONS))
+        }
+    if not size:
+        return _("The file is empty.")
+    if size > ATTACHMENT_MAX_BYTES:
+        return _("A file may be at most %(size)d MB.") % {"size": ATTACHMENT_MAX_BYTES >> 20}
+    return None
+
+
+def _check_uploads(uploads: Mapping[str, Sequence[UploadedFile]]) -> None:
+    """Refuse the files of each form field (or a comment's "attachments") whose type or size
+    is not allowed."""
+    problems: dict[str, list[str]] = {}
+    for key, files in uploads.items():
+        for upload in files:
+            problem = attachment_problem(upload.name or "", upload.size)
+            if problem:
+                problems.setdefault(key, []).append(f"{upload.name}: {problem}")
+    if problems:
+        raise ValidationFailed(
+            _("Please correct the highlighted fields."),
+            code=ApprovalErrorCode.INVALID_FORM,
+            fields=problems,
+        )
+
+
+@contextmanager
+def _stored_files() -> Iterator[list[str]]:
+    """Collects the names of the files a service stores; when the service fails they are
+    removed again (the rows naming them roll back with its transaction)."""
+    names: list[str] = []
+    try:
+        yield names
+    except BaseException:
+        for name in names:
+            default_storage.delete(name)
+        raise
+
+
+def _store(actor: Any, upload: UploadedFile, stored: list[str]) -> Attachment:
+    """Store one checked upload under a name of our own (the person's file name is kept as
+    `name`, never used as a path) and record it, not yet linked to a request."""
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    original = PurePath(upload.name or "file").name
+    stem, dot, extension = original.rpartition(".")
+    attachment = Attachment(
+        name=f"{stem[: 199 - len(extension)]}{dot}{extension}" if dot else original[:200],
+        size=upload.size or 0,
+        content_type=(upload.content_type or "")[:100],
+        sha256=digest.hexdigest(),
+        uploaded_by=actor,
+        uploaded_at=_now(),
+    )
+    attachment.file.save(f"{uuid.uuid4().hex}.{_extension(original)}", upload, save=False)
+    stored.append(attachment.file.name)
+    attachment.save()
+    return attachment
+
+
+def _link_attachments(
+    request: ApprovalRequest, action: ApprovalAction, attachments: Iterable[Attachment], actor: Any
+) -> None:
+    """Tie newly stored files to the request and the action that brought them, audited."""
+    for attachment in attachments:
+        attachment.request, attachment.action = request, action
+        attachment.save(update_fields=["request", "action"])
+        _audit(
+            request,
+            actor,
+            "attachment_added",
+            attachment=attachment.pk,
+            name=attachment.name,
+            size=attachment.size,
+            sha256=attachment.sha256,
+        )
+
+
+def _attachment_ids(definition: Definition, data: dict[str, Any]) -> dict[str, int]:
+    """The attachment ids a form's data names, by problem key ("files.2.scan" in a table)."""
+    found: dict[str, int] = {}
+    for spec in definition.fields:
+        value = data.get(spec.key)
+        if spec.type == "attachment" and isinstance(value, int):
+            found[spec.key] = value
+        elif spec.type == "rows" and isinstance(value, list):
+            for number, row in enumerate(value, start=1):
+                for column in spec.columns:
+                    cell = row.get(column.key) if isinstance(row, dict) else None
+                    if column.type == "attachment" and isinstance(cell, int):
+                        found[f"{spec.key}.{number}.{column.key}"] = cell
+    return found
+
+
+def _check_attachments(definition: Definition, data: dict[str, Any], allowed: set[int]) -> None:
+    """A form may name only files uploaded with it, or already on its request."""
+    problems = {
+        key: [_("Not found.")]
+        for key, attachment_id in _attachment_ids(definition, data).items()
+        if attachment_id not in allowed
+    }
+    if problems:
+        raise ValidationFailed(_("Please correct the highlighted fields."), fields=problems)
+
+
+def _file_fields(
+    definition: Definition, attachments: Mapping[str, UploadedFile] | None
+) -> dict[str, UploadedFile]:
+    files = dict(attachments or {})
+    unknown = sorted(
+        key for key in files if (spec := definition.field(key)) is None or spec.type != "attachment"
+    )
+    if unknown:
+        raise ValidationFailed(
+            _("Please correct the highlighted fields."),
+            fields={key: [_("Not a file field of this form.")] for key in unknown},
+        )
+    _check_uploads({key: [upload] for key, upload in files.items()})
+    return files
+
+
 # ---------------------------------------------------------------- submitting
 
 
@@ -594,6 +828,33 @@ def request_submit(
     document_type: str = "",
     document_id: str = "",
     idempotency_key: str = "",
+    attachments: Mapping[str, UploadedFile] | None = None,
+) -> ApprovalRequest:
+    """Start a request. `attachments` are the files of the form's attachment fields, by field
+    key: stored with the request, their ids become those fields' values."""
+    with _stored_files() as stored:
+        return _submit(
+            actor=actor,
+            template_code=template_code,
+            form_data=form_data,
+            document_type=document_type,
+            document_id=document_id,
+            idempotency_key=idempotency_key,
+            attachments=attachments,
+            stored=stored,
+        )
+
+
+def _submit(
+    *,
+    actor: Any,
+    template_code: str,
+    form_data: dict[str, Any],
+    document_type: str,
+    document_id: str,
+    idempotency_key: str,
+    attachments: Mapping[str, UploadedFile] | None,
+    stored: list[str],
 ) -> ApprovalRequest:
     if not getattr(actor, "is_authenticated", False) or actor.company_id is None:
         raise PermissionDenied(_("Only an employee of a company submits requests."))
@@ -624,7 +885,10 @@ def request_submit(
         owner = bound.company_of(document_id=document_id) if bound.company_of else actor.company_id
         if owner != actor.company_id and not data_scope(actor).can_read(owner):
             raise NotFound(_("Document not found."))
-    definition = Definition.model_validate(template.current_version.definition)
+    definition = template.current_version.parsed()
+    files = _file_fields(definition, attachments)
+    new = {key: _store(actor, upload, stored) for key, upload in files.items()}
+    form_data = {**form_data, **{key: attachment.pk for key, attachment in new.items()}}
     cleaned, problems = clean_form_data(definition, form_data)
     if problems:
         raise ValidationFailed(
@@ -633,6 +897,7 @@ def request_submit(
             fields=problems,
         )
     _check_references(actor, definition, cleaned)
+    _check_attachments(definition, cleaned, {attachment.pk for attachment in new.values()})
     now = _now()
     request = ApprovalRequest(
         serial=f"tmp-{actor.pk}-{now.timestamp()}",
@@ -662,7 +927,7 @@ def request_submit(
     request.serial = f"SP{timezone.localdate(now):%Y%m%d}-{request.pk:06d}"
     request.save(update_fields=["serial"])
     _build_steps(request, definition, 1, actor)
-    _action(request, ActionKind.SUBMITTED, actor=actor)
+    submitted = _action(request, ActionKind.SUBMITTED, actor=actor)
     _audit(
         request,
         actor,
@@ -671,6 +936,7 @@ def request_submit(
         version=template.current_version.number,
         title=request.title,
     )
+    _link_attachments(request, submitted, new.values(), actor)
     _carbon_copy(request, "start")
     _run_route(request, actor)
     return request
@@ -681,18 +947,23 @@ def request_submit(
 
 @transaction.atomic
 def task_approve(*, actor: Any, task_id: int, comment: str = "") -> ApprovalRequest:
-    request, task = _task_for_action(actor, task_id)
-    _close_task(task, TaskStatus.APPROVED, comment)
+    request, task, current = _task_for_action(actor, task_id)
+    _close_task(task, TaskStatus.APPROVED, comment, current)
     _action(
         request, ActionKind.APPROVED, actor=actor, task=task, comment=comment, data=_facts(task)
     )
     if task.step.mode == NodeMode.ANY and not task.is_added:
         # One approval decides an any-sign step; signers added after this one still follow.
-        _live(task.step).filter(status__in=OPEN_TASK_STATUSES).exclude(waits_for=task).update(
-            status=TaskStatus.CANCELLED, decided_at=_now()
+        _cancel_tasks(
+            [
+                other
+                for other in current.tasks.get(task.step_id, [])
+                if other.status in OPEN_TASK_STATUSES and other.waits_for_id != task.pk
+            ],
+            current,
         )
     _audit(request, actor, "approved", step=task.step.name, **_facts(task))
-    _run_route(request, actor)
+    _run_route(request, actor, current)
     return request
 
 
@@ -706,7 +977,7 @@ def task_reject(*, actor: Any, task_id: int, comment: str) -> ApprovalRequest:
         raise ValidationFailed(
             _("Say why you reject."), fields={"comment": [_("This field is required.")]}
         )
-    request, task = _task_for_action(actor, task_id)
+    request, task, _current = _task_for_action(actor, task_id)
     _close_task(task, TaskStatus.REJECTED, comment)
     task.step.status = StepStatus.REJECTED
     task.step.decided_at = _now()
@@ -727,7 +998,7 @@ def task_return(
         raise ValidationFailed(
             _("Say what needs to change."), fields={"comment": [_("This field is required.")]}
         )
-    request, task = _task_for_action(actor, task_id)
+    request, task, _current = _task_for_action(actor, task_id)
     current = task.step
     _close_task(task, TaskStatus.RETURNED, comment)
     if to_step is None:
@@ -799,7 +1070,7 @@ def _reopen_from(request: ApprovalRequest, first: int, *, until: int | None = No
 def task_transfer(
     *, actor: Any, task_id: int, to_user_id: int, comment: str = ""
 ) -> ApprovalRequest:
-    request, task = _task_for_action(actor, task_id)
+    request, task, _current = _task_for_action(actor, task_id)
     target = _colleague(actor, request, to_user_id)
     if _live(task.step).filter(assignee=target, status__in=OPEN_TASK_STATUSES).exists():
         raise ValidationFailed(
@@ -848,7 +1119,7 @@ def task_add_signer(
     *, actor: Any, task_id: int, user_id: int, position: str, comment: str = ""
 ) -> ApprovalRequest:
     """加签: ask someone else too, before me (I decide after them) or after me."""
-    request, task = _task_for_action(actor, task_id)
+    request, task, _current = _task_for_action(actor, task_id)
     target = _colleague(actor, request, user_id)
     if _live(task.step).filter(assignee=target, status__in=OPEN_TASK_STATUSES).exists():
         raise ValidationFailed(
@@ -902,15 +1173,41 @@ def request_withdraw(*, actor: Any, request_id: int, comment: str = "") -> Appro
 
 
 @transaction.atomic
-def request_resubmit(*, actor: Any, request_id: int, form_data: dict[str, Any]) -> ApprovalRequest:
+def request_resubmit(
+    *,
+    actor: Any,
+    request_id: int,
+    form_data: dict[str, Any],
+    attachments: Mapping[str, UploadedFile] | None = None,
+) -> ApprovalRequest:
     """After a send-back: the route resumes at the node that sent it back when the template
-    allows it and the edited form leads through the same nodes; otherwise it starts again."""
+    allows it and the edited form leads through the same nodes; otherwise it starts again.
+    An attachment field left out of `form_data` and `attachments` keeps its file."""
+    with _stored_files() as stored:
+        return _resubmit(actor, request_id, form_data, attachments, stored)
+
+
+def _resubmit(
+    actor: Any,
+    request_id: int,
+    form_data: dict[str, Any],
+    attachments: Mapping[str, UploadedFile] | None,
+    stored: list[str],
+) -> ApprovalRequest:
     request = _own_request(actor, request_id)
     if request.status != RequestStatus.RETURNED:
         raise Conflict(
             _("Only a request sent back to you can be resubmitted."), code=ApprovalErrorCode.CLOSED
         )
-    definition = Definition.model_validate(request.version.definition)
+    definition = request.version.parsed()
+    files = _file_fields(definition, attachments)
+    new = {key: _store(actor, upload, stored) for key, upload in files.items()}
+    kept = {
+        spec.key: request.form_data.get(spec.key)
+        for spec in definition.fields
+        if spec.type == "attachment" and spec.key not in form_data
+    }
+    form_data = {**kept, **form_data, **{key: item.pk for key, item in new.items()}}
     cleaned, problems = clean_form_data(definition, form_data)
     if problems:
         raise ValidationFailed(
@@ -919,6 +1216,8 @@ def request_resubmit(*, actor: Any, request_id: int, form_data: dict[str, Any]) 
             fields=problems,
         )
     _check_references(actor, definition, cleaned)
+    on_request = set(request.attachments.values_list("pk", flat=True))
+    _check_attachments(definition, cleaned, on_request | {item.pk for item in new.values()})
     same_route = [condition_holds(n.condition, cleaned) for n in definition.route] == [
         condition_holds(n.condition, request.form_data) for n in definition.route
     ] and _project_id(definition, cleaned) == _project_id(definition, request.form_data)
@@ -951,8 +1250,11 @@ def request_resubmit(*, actor: Any, request_id: int, form_data: dict[str, Any]) 
             first.activated_at = _now()
             first.save(update_fields=["status", "activated_at"])
         mode = "restart"
-    _action(request, ActionKind.RESUBMITTED, actor=actor, data={"mode": mode, "changed": changed})
+    resubmitted = _action(
+        request, ActionKind.RESUBMITTED, actor=actor, data={"mode": mode, "changed": changed}
+    )
     _audit(request, actor, "resubmitted", mode=mode)
+    _link_attachments(request, resubmitted, new.values(), actor)
     _run_route(request, actor)
     return request
 
@@ -975,17 +1277,34 @@ def request_urge(*, actor: Any, request_id: int) -> ApprovalRequest:
 
 
 @transaction.atomic
-def request_comment(*, actor: Any, request_id: int, comment: str) -> ApprovalAction:
+def request_comment(
+    *, actor: Any, request_id: int, comment: str, files: Sequence[UploadedFile] = ()
+) -> ApprovalAction:
+    """A party's comment on the trail, with files attached to it (a comment, files, or both)."""
+    with _stored_files() as stored:
+        return _comment(actor, request_id, comment, files, stored)
+
+
+def _comment(
+    actor: Any, request_id: int, comment: str, files: Sequence[UploadedFile], stored: list[str]
+) -> ApprovalAction:
     request = _lock_request(request_id)
     if not can_see_request(actor, request):
         raise NotFound(_("Approval request not found."))
     if data_scope(actor).is_oversight and not _is_party(actor, request):
         raise PermissionDenied(_("Oversight roles read requests; they do not take part."))
-    if not comment.strip():
+    if not comment.strip() and not files:
         raise ValidationFailed(
             _("Write a comment."), fields={"comment": [_("This field is required.")]}
         )
+    if len(files) > ATTACHMENT_MAX_FILES:
+        raise ValidationFailed(
+            _("At most %(count)d files at a time.") % {"count": ATTACHMENT_MAX_FILES},
+            fields={"attachments": [_("Too many files.")]},
+        )
+    _check_uploads({"attachments": files})
     action = _action(request, ActionKind.COMMENTED, actor=actor, comment=comment.strip())
+    _link_attachments(request, action, [_store(actor, upload, stored) for upload in files], actor)
     parties = {request.requester_id} | set(
         request.tasks.exclude(status=TaskStatus.WAITING).values_list("assignee_id", flat=True)
     )
@@ -998,12 +1317,58 @@ def request_comment(*, actor: Any, request_id: int, comment: str) -> ApprovalAct
     return action
 
 
+def request_cc_read(*, actor: Any, request_id: int) -> int:
+    """The viewer opened a request they were copied in on: their copies of it count as read.
+    A read receipt, not a change of the request: not audited. Returns how many were marked."""
+    return CarbonCopy.objects.filter(
+        request_id=request_id, user_id=actor.pk, read_at__isnull=True
+    ).update(read_at=_now())
+
+
 def _is_party(actor: Any, request: ApprovalRequest) -> bool:
     return (
         request.requester_id == actor.pk
         or request.tasks.filter(assignee_id=actor.pk).exists()
         or request.ccs.filter(user_id=actor.pk).exists()
     )
+
+
+# ---------------------------------------------------------------- e-mail (a scheduled job)
+
+EMAIL_BATCH = 200
+
+
+def notification_emails_send(*, batch: int = EMAIL_BATCH) -> int:
+    """Send the e-mail copy of every notice not mailed yet, oldest first: one message per
+    notice, to its recipient alone. A batch is marked mailed after the mail server took it, so
+    a failure sends it again on the next run instead of never. Returns how many were sent."""
+    sent = 0
+    while True:
+        notices = list(
+            Notification.objects.filter(emailed_at__isnull=True)
+            .select_related("user", "request")
+            .order_by("id")[:batch]
+        )
+        if not notices:
+            return sent
+        messages = [
+            EmailMessage(
+                subject=f"[清廉] {notice.message}"[:150],
+                body=notice.message
+                + (f"\n\n{notice.request.serial} {notice.request.title}" if notice.request else ""),
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=[notice.user.email],
+            )
+            for notice in notices
+            if notice.user.email
+        ]
+        if messages:
+            with get_connection() as mail:  # one connection for the batch
+                mail.send_messages(messages)
+        Notification.objects.filter(
+            pk__in=[notice.pk for notice in notices], emailed_at__isnull=True
+        ).update(emailed_at=_now())
+        sent += len(messages)
 
 
 # ---------------------------------------------------------------- deadlines (scheduled jobs)

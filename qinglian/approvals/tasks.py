@@ -1,15 +1,15 @@
-"""Scheduled approval jobs (Huey)."""
+"""Scheduled approval jobs (Huey): the deadline check, and the e-mail copy of notices."""
 
 from __future__ import annotations
 
 import logging
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task
+from huey.contrib.djhuey import db_periodic_task, lock_task
 
 from qinglian.core import clock
 
-from .services import task_escalate_overdue, task_remind_overdue
+from .services import notification_emails_send, task_escalate_overdue, task_remind_overdue
 
 logger = logging.getLogger(__name__)
 
@@ -27,3 +27,10 @@ def approval_deadlines_check() -> dict[str, int]:
     if result["reminded"] or result["escalated"]:
         logger.info("approval deadlines: %(reminded)d reminded, %(escalated)d escalated", result)
     return result
+
+
+@db_periodic_task(crontab(minute="*"), retries=2, retry_delay=20)
+@lock_task("approvals-notification-emails")  # a slow run is never overlapped by the next
+def notification_emails_job() -> int:
+    """Every minute: the e-mail copy of the notices written since the last run."""
+    return notification_emails_send()

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/withdraw/", views.withdraw, name="withdraw"),
     path("<int:pk>/urge/", views.urge, name="urge"),
     path("<int:pk>/comment/", views.comment, name="comment"),
+    path("files/<int:pk>/", views.attachment_download, name="attachment"),
     path("tasks/<int:task_id>/approve/", views.approve, name="approve"),
     path("tasks/<int:task_id>/reject/", views.reject, name="reject"),
     path("tasks/<int:task_id>/return/", views.send_back, name="return"),

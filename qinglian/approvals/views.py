@@ -11,6 +11,7 @@ from an inbox row gets that row back instead of a redirect.
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -20,7 +21,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.formats import number_format
@@ -43,7 +44,14 @@ from .enums import (
     StepStatus,
     TaskStatus,
 )
-from .models import ApprovalAction, ApprovalRequest, ApprovalStep, ApprovalTask, ApprovalTemplate
+from .models import (
+    ApprovalAction,
+    ApprovalRequest,
+    ApprovalStep,
+    ApprovalTask,
+    ApprovalTemplate,
+    Attachment,
+)
 
 PAGE_SIZE = 50
 TABS = ("pending", "done", "submitted", "cc")
@@ -54,6 +62,10 @@ require_GET_or_POST = require_http_methods(["GET", "HEAD", "POST"])
 
 def _posted(request: HttpRequest) -> Any:
     return request.POST if request.method == "POST" else None
+
+
+def _files(request: HttpRequest) -> Any:
+    return request.FILES if request.method == "POST" else None
 
 
 def _htmx_target(request: HttpRequest) -> str:
@@ -110,11 +122,13 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "submitted": _("Submitted by me"),
         "cc": _("Copied to me"),
     }
-    counts = {name: lists[name].count() for name in TABS}
+    counts = {name: lists[name].count() for name in TABS if name != "cc"}
+    counts["cc"], cc_unread = selectors.requests_cc_counts(user=request.user)
     paginator = Paginator(lists[tab], PAGE_SIZE)
     paginator.count = counts[tab]  # counted once, for the tab and the pages
     page = paginator.get_page(request.GET.get("page"))
-    tabs = [(name, labels[name], counts[name]) for name in TABS]
+    unread = {"cc": cc_unread}  # copies not opened yet: a badge on their tab
+    tabs = [(name, labels[name], counts[name], unread.get(name, 0)) for name in TABS]
     context = {"tab": tab, "tabs": tabs, "page_obj": page, "now": clock.now()}
     wants_part = _htmx_target(request) == "inbox-body"
     template = "approvals/inbox.html#inbox-body" if wants_part else "approvals/inbox.html"
@@ -161,9 +175,10 @@ def new(request: HttpRequest) -> HttpResponse:
 def submit(request: HttpRequest, code: str) -> HttpResponse:
     template = _startable(code)
     assert template.current_version is not None
-    definition = Definition.model_validate(template.current_version.definition)
+    definition = template.current_version.parsed()
     form = forms.RequestForm(
         _posted(request),
+        _files(request),
         definition=definition,
         user=request.user,
         idempotency_key=forms.new_idempotency_key(),
@@ -175,6 +190,7 @@ def submit(request: HttpRequest, code: str) -> HttpResponse:
                 template_code=template.code,
                 form_data=form.form_data(),
                 idempotency_key=form.idempotency_key,
+                attachments=form.attachments(),
             )
         except (ValidationFailed, Conflict) as error:
             forms.add_request_errors(form, error)
@@ -195,14 +211,21 @@ def resubmit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST" and approval.status != RequestStatus.RETURNED:
         messages.info(request, _("Only a request sent back to you can be resubmitted."))
         return redirect("approvals:detail", approval.pk)
-    definition = Definition.model_validate(approval.version.definition)
+    definition = approval.version.parsed()
     form = forms.RequestForm(
-        _posted(request), definition=definition, user=request.user, initial_data=approval.form_data
+        _posted(request),
+        _files(request),
+        definition=definition,
+        user=request.user,
+        initial_data=approval.form_data,
     )
     if form.is_valid():
         try:
             services.request_resubmit(
-                actor=request.user, request_id=approval.pk, form_data=form.form_data()
+                actor=request.user,
+                request_id=approval.pk,
+                form_data=form.form_data(),
+                attachments=form.attachments(),
             )
         except (ValidationFailed, Conflict) as error:
             forms.add_request_errors(form, error)
@@ -229,6 +252,7 @@ class ShownField:
     text: str = ""
     columns: list[str] = field(default_factory=list)
     rows: list[list[tuple[str, str]]] = field(default_factory=list)  # (column, value)
+    file: Attachment | None = None  # an attachment field's file, shown as a link
 
 
 REFERENCE_TYPES = ("person", "department", "project")
@@ -285,11 +309,16 @@ def _shown_value(spec: FormField, value: Any, names: dict[str, dict[int, str]]) 
     return str(value)
 
 
-def _shown_fields(user: Any, definition: Definition, data: dict[str, Any]) -> list[ShownField]:
+def _shown_fields(
+    user: Any, definition: Definition, data: dict[str, Any], files: dict[int, Attachment]
+) -> list[ShownField]:
     names = _reference_names(user, _references(definition, data))
     shown: list[ShownField] = []
     for spec in definition.fields:
         value = data.get(spec.key)
+        if spec.type == "attachment" and isinstance(value, int) and value in files:
+            shown.append(ShownField(spec.label, files[value].name, file=files[value]))
+            continue
         if spec.type != "rows":
             shown.append(ShownField(spec.label, _shown_value(spec, value, names)))
             continue
@@ -307,10 +336,18 @@ def _shown_fields(user: Any, definition: Definition, data: dict[str, Any]) -> li
 
 
 def _trail(
-    actions: list[ApprovalAction], route: list[ApprovalStep], people: dict[int, str]
-) -> list[tuple[ApprovalAction, str, str]]:
-    """Each action with the step it happened at and a note of what it did."""
+    actions: list[ApprovalAction],
+    route: list[ApprovalStep],
+    people: dict[int, str],
+    files: list[Attachment],
+) -> list[tuple[ApprovalAction, str, str, list[Attachment]]]:
+    """Each action with the step it happened at, a note of what it did and the files it
+    brought."""
     steps = {step.index: step.name for step in route}
+    brought: dict[int, list[Attachment]] = {}
+    for attachment in files:
+        if attachment.action_id is not None:
+            brought.setdefault(attachment.action_id, []).append(attachment)
     entries = []
     for action in actions:
         data = action.data if isinstance(action.data, dict) else {}
@@ -340,7 +377,7 @@ def _trail(
                 else _("The route starts again")
             )
         step = steps.get(action.step_index, "") if action.step_index is not None else ""
-        entries.append((action, step, note))
+        entries.append((action, step, note, brought.get(action.pk, [])))
     return entries
 
 
@@ -405,10 +442,13 @@ def _detail_page(
     """The request's page; `bound` is an action's form that failed, shown open with its errors."""
     user = request.user
     approval = selectors.request_access(user=user, request_id=request_id)
-    definition = Definition.model_validate(approval.version.definition)
+    if getattr(approval, "viewer_cc_unread", False):  # copied in: opening it reads the copy
+        services.request_cc_read(actor=user, request_id=approval.pk)
+    definition = approval.version.parsed()
     route = selectors.request_route(request=approval)
     people = {task.assignee_id: task.assignee.name for s in route for task in s.tasks.all()}
-    trail = _trail(list(selectors.request_trail(request=approval)), route, people)
+    files = list(selectors.request_attachments(request=approval))
+    trail = _trail(list(selectors.request_trail(request=approval)), route, people, files)
     my_task, my_step = _my_task(user, route)
     action_forms = _action_forms(user, approval, route, my_step)
     open_action = ""
@@ -422,7 +462,12 @@ def _detail_page(
     is_requester = approval.requester_id == user.pk
     context = {
         "approval": approval,
-        "fields": _shown_fields(user, definition, approval.form_data),
+        "fields": _shown_fields(
+            user,
+            definition,
+            approval.form_data,
+            {attachment.pk: attachment for attachment in files},
+        ),
         "route": route,
         "trail": trail,
         "my_task": my_task,
@@ -622,9 +667,29 @@ def comment(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         request_id=_visible_request_id(request, pk),
         name="comment",
-        form=forms.CommentForm(request.POST, auto_id="comment-%s"),
+        form=forms.CommentForm(request.POST, request.FILES, auto_id="comment-%s"),
         call=lambda data: services.request_comment(
-            actor=request.user, request_id=pk, comment=data["comment"]
+            actor=request.user, request_id=pk, comment=data["comment"], files=data["attachments"]
         ),
         done=_("Comment added."),
     )
+
+
+# ---------------------------------------------------------------- files
+
+
+@login_required
+@require_GET
+def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
+    """A request's file, for whoever may open the request (404 for everyone else). Always a
+    download, typed by its extension, never shown inline."""
+    attachment = selectors.attachment_access(user=request.user, attachment_id=pk)
+    content_type = mimetypes.guess_type(attachment.name)[0] or "application/octet-stream"
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.name,
+        content_type=content_type,
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response

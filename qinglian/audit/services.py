@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
@@ -11,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils.translation import gettext as _
 
 from qinglian.core import clock
 from qinglian.core.request_context import current_request_context
+from qinglian.core.rows import row_insert, row_update, rows_read, select_list
 
 from .hashing import event_hash, jsonable, timestamp_text
 from .models import GENESIS_HASH, AuditChain, AuditEvent
@@ -30,12 +32,24 @@ def chain_key(company_id: int | None) -> str:
 
 def _locked_chain(company_id: int | None) -> AuditChain:
     key = chain_key(company_id)
-    chain = AuditChain.objects.select_for_update().filter(key=key).first()
+    found = rows_read(_chain_lock_sql(connection.vendor), [key], [AuditChain])
+    chain: AuditChain | None = found[0][0] if found else None
     if chain is None:
         # First event of this company: create the head (a racing creator wins, we re-read).
         AuditChain.objects.get_or_create(key=key, defaults={"company_id": company_id})
         chain = AuditChain.objects.select_for_update().get(key=key)
     return chain
+
+
+@functools.cache
+def _chain_lock_sql(vendor: str) -> str:
+    """Lock and read a chain head: every audited change runs it, so it is written once instead
+    of compiled per call. SQLite has no row locks (its writers queue at BEGIN IMMEDIATE)."""
+    quote = connection.ops.quote_name
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    table = quote(AuditChain._meta.db_table)
+    columns = select_list(AuditChain, "c")
+    return f"SELECT {columns} FROM {table} c WHERE c.{quote('key')} = %s{lock}"  # noqa: S608
 
 
 def audit_event_append(
@@ -51,7 +65,7 @@ def audit_event_append(
 ) -> AuditEvent:
     """Append to the company's chain. Must run inside the caller's transaction: the chain head
     row lock serialises writers of one company and nobody else."""
-    if not transaction.get_connection().in_atomic_block:
+    if not connection.in_atomic_block:
         raise RuntimeError("audit events are written inside the transaction of the change")
     context = current_request_context()
     chain = _locked_chain(company_id)
@@ -73,8 +87,9 @@ def audit_event_append(
         prev_hash=chain.last_hash,
     )
     event.hash = audit_event_hash(event, chain.key)
-    event.save(force_insert=True)
-    AuditChain.objects.filter(pk=chain.pk).update(last_seq=event.seq, last_hash=event.hash)
+    row_insert(event)
+    chain.last_seq, chain.last_hash = event.seq, event.hash
+    row_update(chain, ["last_seq", "last_hash"])
     return event
 
 

@@ -5,18 +5,22 @@ import datetime
 from typing import Any
 
 import pytest
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from qinglian.approvals import selectors, services
 from qinglian.approvals.enums import ActionKind, TaskStatus
 from qinglian.approvals.models import ApprovalAction, ApprovalTask, Notification
-from qinglian.approvals.tasks import approval_deadlines_check
+from qinglian.approvals.tasks import approval_deadlines_check, notification_emails_job
 from qinglian.approvals.tests.conftest import PAYMENT_DEFINITION
 from qinglian.audit.models import AuditEvent
 from qinglian.core import clock
 from qinglian.core.actors import SYSTEM_ACTOR
 from qinglian.org.enums import RoleCode
 from qinglian.org.factories import make_user
+from qinglian.org.models import User
 
 START = timezone.make_aware(datetime.datetime(2026, 3, 2, 9, 0))  # a Monday morning
 
@@ -227,3 +231,50 @@ def test_huey_runs_the_job_every_thirty_minutes(limited, frozen):
     frozen.at(hours=49)
     approval_deadlines_check()  # enqueued; immediate mode (test settings) runs it right here
     assert len(notices("reminder")) == 2
+
+
+# ---------------------------------------------------------------- the e-mail copy of notices
+
+
+class BrokenMailServer(BaseEmailBackend):
+    def send_messages(self, email_messages):
+        raise ConnectionRefusedError("mail server down")
+
+
+def test_every_notice_is_mailed_once_to_its_recipient_alone(flow, mailoutbox):
+    User.objects.filter(pk__in=[flow.cost_1.pk, flow.requester.pk]).update(
+        email=Concat(F("username"), Value("@example.com"))
+    )
+    request = submit(flow)
+    [task] = ApprovalTask.objects.filter(request=request, assignee=flow.cost_1)
+    services.task_approve(actor=flow.cost_1, task_id=task.pk)
+    assert mailoutbox == []  # nothing is mailed while the request runs
+    notified = list(Notification.objects.order_by("id").values_list("user_id", flat=True))
+    assert flow.cost_1.pk in notified and flow.leader.pk in notified  # the leader: no address
+
+    assert notification_emails_job.call_local() == 1
+    [message] = mailoutbox
+    assert message.to == [f"{flow.cost_1.username}@example.com"]
+    notice = Notification.objects.get(user=flow.cost_1)
+    assert message.subject == f"[清廉] {notice.message}"
+    assert message.body.endswith(f"{request.serial} {request.title}")
+    assert not Notification.objects.filter(emailed_at__isnull=True).exists()
+    assert notification_emails_job.call_local() == 0  # a second run sends nothing again
+    assert len(mailoutbox) == 1
+
+
+def test_a_failing_mail_server_leaves_the_notices_for_the_next_run(flow, settings, mailoutbox):
+    User.objects.filter(pk=flow.cost_1.pk).update(email="cost@example.com")
+    submit(flow)
+    settings.EMAIL_BACKEND = f"{__name__}.BrokenMailServer"
+    with pytest.raises(ConnectionRefusedError):
+        services.notification_emails_send()
+    assert Notification.objects.filter(emailed_at__isnull=True).count() == 2
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert services.notification_emails_send() == 1
+    assert [message.to for message in mailoutbox] == [["cost@example.com"]]
+
+
+def test_huey_mails_every_minute():
+    task = notification_emails_job.s()
+    assert task.validate_datetime(datetime.datetime(2026, 3, 2, 9, 1))

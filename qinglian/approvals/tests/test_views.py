@@ -8,6 +8,7 @@ import datetime
 from typing import Any
 
 import pytest
+from django.forms import FileField
 from django.urls import reverse
 from django.utils import timezone
 
@@ -219,7 +220,7 @@ def test_inbox_tabs_count_and_list(client, flow):
     client.force_login(flow.cost_1)
     response = client.get(reverse("approvals:inbox"))
     assert response.status_code == 200
-    assert [(name, count) for name, _label, count in response.context["tabs"]] == [
+    assert [(name, count) for name, _label, count, _unread in response.context["tabs"]] == [
         ("pending", 1),
         ("done", 1),
         ("submitted", 0),
@@ -248,6 +249,34 @@ def test_inbox_lists_cc_after_approval(client, flow):
     reply = client.post(reverse("approvals:comment", args=[request.pk]), {"comment": "已付款"})
     assert reply.status_code == 302
     assert request.actions.filter(kind=ActionKind.COMMENTED, actor=flow.finance).exists()
+
+
+def test_opening_a_copied_request_reads_the_copy(client, flow, org):
+    request = submit(flow)
+    services.task_approve(actor=flow.cost_1, task_id=task_of(request, flow.cost_1).pk)
+    services.task_approve(actor=flow.leader, task_id=task_of(request, flow.leader).pk)
+    copy_of = CarbonCopy.objects.get(request=request, user=flow.finance)
+    assert copy_of.read_at is None
+    client.force_login(flow.requester)  # someone else opening it reads nobody's copy
+    client.get(reverse("approvals:detail", args=[request.pk]))
+    copy_of.refresh_from_db()
+    assert copy_of.read_at is None
+
+    client.force_login(flow.finance)
+    inbox = client.get(reverse("approvals:inbox"), {"tab": "pending"})
+    tabs = {name: (count, unread) for name, _label, count, unread in inbox.context["tabs"]}
+    assert tabs["cc"] == (1, 1)
+    assert 'data-testid="unread-cc"' in inbox.content.decode()
+    client.get(reverse("approvals:detail", args=[request.pk]))
+    copy_of.refresh_from_db()
+    first_read = copy_of.read_at
+    assert first_read is not None
+    inbox = client.get(reverse("approvals:inbox"), {"tab": "cc"})
+    assert {name: unread for name, _label, _count, unread in inbox.context["tabs"]}["cc"] == 0
+    assert 'data-testid="unread-cc"' not in inbox.content.decode()
+    client.get(reverse("approvals:detail", args=[request.pk]))
+    copy_of.refresh_from_db()
+    assert copy_of.read_at == first_read  # read once
 
 
 def test_inbox_tab_switch_by_htmx_returns_only_the_body(client, flow):
@@ -452,8 +481,8 @@ def test_every_field_type_and_a_detail_table(client, flow, org, expense):
     page = client.get(url)
     form = page.context["form"]
     assert "items-5-amount" in form.fields and "items-6-amount" not in form.fields
-    assert "receipt" not in form.fields
-    assert 'data-testid="attachment-note"' in page.content.decode()
+    assert isinstance(form.fields["receipt"], FileField)  # optional: none is sent below
+    assert 'enctype="multipart/form-data"' in page.content.decode()
     response = client.post(
         url,
         {
@@ -662,7 +691,7 @@ def test_transfer_and_add_signer_through_the_page(client, flow, org):
     assert response.status_code == 302
     assert task_of(request, flow.manager).status == TaskStatus.PENDING
     trail = client.get(reverse("approvals:detail", args=[request.pk])).context["trail"]
-    notes = [(action.kind, note) for action, _step, note in trail]
+    notes = [(action.kind, note) for action, _step, note, _files in trail]
     assert (ActionKind.TRANSFERRED, f"To {flow.head.name}") in notes
     assert (ActionKind.SIGNER_ADDED, f"Asked {flow.manager.name} to approve first") in notes
 
@@ -687,14 +716,16 @@ def test_withdraw_and_urge(client, flow):
     assert closed.status_code == 409
 
 
-def test_comment_needs_text(client, flow):
+def test_comment_needs_text_or_a_file(client, flow):
     request = submit(flow)
     before = state(request)
     client.force_login(flow.requester)
     response = client.post(reverse("approvals:comment", args=[request.pk]), {"comment": ""})
     assert response.status_code == 200
     assert response.context["open_action"] == "comment"
-    assert response.context["forms"]["comment"].errors == {"comment": ["This field is required."]}
+    assert response.context["forms"]["comment"].errors == {
+        "comment": ["Write a comment or attach a file."]
+    }
     assert state(request) == before
 
 
@@ -728,7 +759,7 @@ def test_the_page_shows_the_whole_route_and_the_trail(client, flow, org, monkeyp
     assert 'data-testid="step-note">Condition not met' in page
     assert "造价已核" in page and "谢谢" in page
     assert "All-sign" not in page and "Any-sign" in page
-    kinds = [action.kind for action, _step, _note in response.context["trail"]]
+    kinds = [action.kind for action, _step, _note, _files in response.context["trail"]]
     assert kinds == [ActionKind.SUBMITTED, ActionKind.COMMENTED, ActionKind.APPROVED]
     trail_link = (
         f"{reverse('audit:object_trail')}?object_type=approvals.approvalrequest&amp;"

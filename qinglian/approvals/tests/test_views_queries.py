@@ -14,8 +14,8 @@ from qinglian.org.factories import make_user
 # Session, user, the user's company (page header), data scope (assignments, company paths), the
 # four tab counts and the page's rows; the first page after login also saves the session.
 INBOX_BUDGET = 13
-# Session, user, scope, the request, visibility, route (steps, tasks, people), trail, names of
-# the form's references, the person choices of transfer and add-signer, the cc check.
+# Session, user, scope, the request, visibility, route (steps, tasks with people), trail, files,
+# names of the form's references, the person choices of transfer and add-signer, the cc check.
 DETAIL_BUDGET = 20
 
 
