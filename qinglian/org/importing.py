@@ -16,29 +16,37 @@ them, and the column's header. The workbook layout is documented in docs/import.
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Model
+from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import translation
-from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
-from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
 
 from qinglian.core.actors import is_system
-from qinglian.core.errors import ApplicationError, PermissionDenied, ValidationFailed
+from qinglian.core.errors import PermissionDenied
 from qinglian.core.uscc import check_character, normalize_uscc, uscc_problem
+from qinglian.core.workbook import (
+    XLSX_CONTENT_TYPE,
+    Column,
+    ImportProblem,
+    Problems,
+    RowFailed,
+    SheetRow,
+    SheetSpec,
+    WorkbookData,
+    WorkbookRejected,
+    call_for_row,
+    read_workbook,
+)
+from qinglian.core.workbook import template_workbook as write_template
 
 from . import services
 from .enums import OVERSIGHT_ROLES, RoleCode
@@ -46,57 +54,40 @@ from .models import Company, Department, Role, User
 from .scopes import can_administer_org, data_scope, forget_data_scope
 from .selectors import own_role_assignments
 
+# The reading, checking and template machinery is generic (qinglian.core.workbook); these names
+# stay importable from here for the org import's callers.
+__all__ = [
+    "COMPANIES",
+    "DEPARTMENTS",
+    "MAX_FILE_BYTES",
+    "MAX_ROWS_PER_SHEET",
+    "SHEETS",
+    "USERS",
+    "XLSX_CONTENT_TYPE",
+    "Column",
+    "ImportCounts",
+    "ImportPlan",
+    "ImportProblem",
+    "ImportResult",
+    "SheetRow",
+    "SheetSpec",
+    "WorkbookData",
+    "WorkbookRejected",
+    "can_import_org",
+    "org_workbook_apply",
+    "org_workbook_check",
+    "org_workbook_import",
+    "org_workbook_read",
+    "role_lookup",
+    "template_workbook",
+]
+
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ROWS_PER_SHEET = 5000
-# Rows scanned per sheet at most, blank ones included (a guard against sheets formatted down
-# to row 1,048,576).
-MAX_SCANNED_ROWS = 4 * MAX_ROWS_PER_SHEET
-XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PHONE_PATTERN = re.compile(r"1[3-9]\d{9}")
 ROLE_SEPARATORS = re.compile(r"[,，、;；\n]+")
 
 # ---------------------------------------------------------------- the workbook layout
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str  # also accepted as a header ("employee_number")
-    header: str  # the Chinese header matched in the file
-    label: Promise  # English name for pages (translated)
-    help: Promise  # English rule for pages (translated)
-    help_zh: str  # the rule in Chinese, for the template's 说明 sheet
-    required: bool = False
-    model: type[Model] | None = None  # the field whose validators (length, format) apply
-    model_field: str = ""
-    max_length: int | None = None  # for columns without a model field
-
-    def validators_field(self) -> Any:
-        return self.model._meta.get_field(self.model_field) if self.model else None
-
-
-@dataclass(frozen=True)
-class SheetSpec:
-    key: str  # "companies": also accepted as the sheet name
-    name: str  # 单位
-    label: Promise
-    columns: tuple[Column, ...]
-    examples: tuple[tuple[str, ...], ...]
-
-    def column(self, key: str) -> Column:
-        return next(column for column in self.columns if column.key == key)
-
-    def match(self, header: str) -> Column | None:
-        text = _header_text(header)
-        for column in self.columns:
-            if text == column.header or text.casefold().replace(" ", "_") == column.key:
-                return column
-        return None
-
-
-def _header_text(value: str) -> str:
-    """'姓名', '姓名*', '姓名 (name)' and '姓名\\n（name）' all read as '姓名'."""
-    text = re.split(r"[（(\n]", value, maxsplit=1)[0]
-    return text.strip().strip("*＊").strip()
 
 
 def _example_uscc(serial: int) -> str:
@@ -375,53 +366,6 @@ SHEETS: tuple[SheetSpec, ...] = (COMPANIES, DEPARTMENTS, USERS)
 
 
 @dataclass(frozen=True)
-class ImportProblem:
-    message: str
-    sheet: str = ""
-    row: int | None = None
-    column: str = ""  # the column letter as Excel shows it
-    header: str = ""
-
-    @property
-    def location(self) -> str:
-        if self.row is not None and self.column:
-            return _("%(sheet)s row %(row)d, column %(column)s (%(header)s)") % {
-                "sheet": self.sheet,
-                "row": self.row,
-                "column": self.column,
-                "header": self.header,
-            }
-        if self.row is not None:
-            return _("%(sheet)s row %(row)d") % {"sheet": self.sheet, "row": self.row}
-        if self.column:
-            return _("%(sheet)s column %(column)s (%(header)s)") % {
-                "sheet": self.sheet,
-                "column": self.column,
-                "header": self.header,
-            }
-        return self.sheet
-
-    def __str__(self) -> str:
-        location = self.location
-        return f"{location}: {self.message}" if location else self.message
-
-
-class WorkbookRejected(ValidationFailed):
-    """The workbook was refused; `problems` says where and why. Nothing was written."""
-
-    def __init__(self, problems: list[ImportProblem]) -> None:
-        super().__init__(
-            ngettext(
-                "The workbook was not imported: %(count)d problem found.",
-                "The workbook was not imported: %(count)d problems found.",
-                len(problems),
-            )
-            % {"count": len(problems)}
-        )
-        self.problems = problems
-
-
-@dataclass(frozen=True)
 class ImportCounts:
     companies: int = 0
     departments: int = 0
@@ -449,217 +393,14 @@ def can_import_org(user: Any) -> bool:
 # ---------------------------------------------------------------- step 1: reading
 
 
-@dataclass
-class SheetRow:
-    number: int  # as Excel shows it
-    values: dict[str, str]
-
-
-@dataclass
-class SheetData:
-    spec: SheetSpec
-    letters: dict[str, str]  # column key -> its letter in this file
-    rows: list[SheetRow]
-
-
-@dataclass
-class WorkbookData:
-    sheets: dict[str, SheetData] = field(default_factory=dict)
-
-    def rows(self, spec: SheetSpec) -> list[SheetRow]:
-        sheet = self.sheets.get(spec.key)
-        return sheet.rows if sheet else []
-
-    def letter(self, spec: SheetSpec, key: str) -> str:
-        sheet = self.sheets.get(spec.key)
-        return sheet.letters.get(key, "") if sheet else ""
-
-
-def _text(value: Any) -> str:
-    """A cell as text: numbers typed into text columns lose their '.0', dates read ISO."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == time() else value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value).strip()
-
-
-def _read_bytes(source: bytes | IO[bytes]) -> bytes:
-    data = source if isinstance(source, bytes) else source.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise WorkbookRejected(
-            [
-                ImportProblem(
-                    _("The file is larger than %(size)d MB.") % {"size": MAX_FILE_BYTES // 2**20}
-                )
-            ]
-        )
-    return data
-
-
-def _not_xlsx() -> WorkbookRejected:
-    return WorkbookRejected(
-        [
-            ImportProblem(
-                _(
-                    "Only Excel workbooks (.xlsx) can be imported. Save .xls, .csv or .et files "
-                    "as .xlsx first."
-                )
-            )
-        ]
-    )
-
-
 def org_workbook_read(source: bytes | IO[bytes], *, filename: str = "") -> WorkbookData:
     """The workbook's three sheets as rows of text; raises WorkbookRejected for a bad file."""
-    if filename and not filename.lower().endswith(".xlsx"):
-        raise _not_xlsx()
-    data = _read_bytes(source)
-    if not data:
-        raise WorkbookRejected([ImportProblem(_("The file is empty."))])
-    if not data.startswith(b"PK\x03\x04"):
-        raise _not_xlsx()
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        try:
-            return _read_sheets(workbook)
-        finally:
-            workbook.close()
-    except WorkbookRejected:
-        raise
-    except Exception as error:  # whatever breaks on an untrusted file: it is unreadable
-        raise WorkbookRejected(
-            [ImportProblem(_("The file could not be read as an Excel workbook."))]
-        ) from error
-
-
-def _read_sheets(workbook: Any) -> WorkbookData:
-    problems: list[ImportProblem] = []
-    book = WorkbookData()
-    found: dict[str, str] = {}
-    for title in workbook.sheetnames:
-        name = title.strip()
-        spec = next((s for s in SHEETS if name in (s.name, s.key) or name.lower() == s.key), None)
-        if spec is None:
-            continue  # 说明 and any other sheet are ignored
-        if spec.key in found:
-            problems.append(
-                ImportProblem(
-                    _("The sheet appears twice (“%(first)s” and “%(second)s”).")
-                    % {"first": found[spec.key], "second": title},
-                    sheet=spec.name,
-                )
-            )
-            continue
-        found[spec.key] = title
-        book.sheets[spec.key] = _read_sheet(spec, workbook[title], problems)
-    if not found:
-        problems.append(
-            ImportProblem(
-                _("The workbook has none of the sheets %(names)s.")
-                % {"names": "、".join(s.name for s in SHEETS)}
-            )
-        )
-    if problems:
-        raise WorkbookRejected(problems)
-    return book
-
-
-def _read_sheet(spec: SheetSpec, worksheet: Any, problems: list[ImportProblem]) -> SheetData:
-    worksheet.reset_dimensions()  # some writers declare a wrong size; read what is there
-    rows: Iterator[tuple[Any, ...]] = worksheet.iter_rows(values_only=True)
-    header = next(rows, None) or ()
-    positions: dict[str, int] = {}
-    letters: dict[str, str] = {}
-    headerless: set[int] = set()
-    for index, cell in enumerate(header):
-        text = _text(cell)
-        letter = get_column_letter(index + 1)
-        if not text:
-            headerless.add(index)
-            continue
-        column = spec.match(text)
-        if column is None:
-            problems.append(
-                ImportProblem(
-                    _("Unknown column “%(header)s”; see the template for the column names.")
-                    % {"header": text},
-                    sheet=spec.name,
-                    row=1,
-                    column=letter,
-                    header=text,
-                )
-            )
-        elif column.key in positions:
-            problems.append(
-                ImportProblem(
-                    _("The column appears twice (also column %(other)s).")
-                    % {"other": letters[column.key]},
-                    sheet=spec.name,
-                    row=1,
-                    column=letter,
-                    header=column.header,
-                )
-            )
-        else:
-            positions[column.key] = index
-            letters[column.key] = letter
-    for column in spec.columns:
-        if column.required and column.key not in positions:
-            problems.append(
-                ImportProblem(
-                    _("The required column “%(header)s” is missing from the header row (row 1).")
-                    % {"header": column.header},
-                    sheet=spec.name,
-                )
-            )
-    data = SheetData(spec, letters, [])
-    if not positions:
-        return data
-    reported_headerless: set[int] = set()
-    for number, values in enumerate(rows, start=2):
-        if number > MAX_SCANNED_ROWS + 1:
-            problems.append(_too_many_rows(spec))
-            break
-        texts = {
-            key: _text(values[index]) if index < len(values) else ""
-            for key, index in positions.items()
-        }
-        for index, value in enumerate(values):
-            outside = index >= len(header) or index in headerless
-            if outside and index not in reported_headerless and _text(value):
-                reported_headerless.add(index)
-                problems.append(
-                    ImportProblem(
-                        _("This column has data but no header in row 1."),
-                        sheet=spec.name,
-                        row=number,
-                        column=get_column_letter(index + 1),
-                        header="",
-                    )
-                )
-        if not any(texts.values()):
-            continue  # blank rows are skipped
-        if len(data.rows) >= MAX_ROWS_PER_SHEET:
-            problems.append(_too_many_rows(spec))
-            break
-        data.rows.append(SheetRow(number, texts))
-    return data
-
-
-def _too_many_rows(spec: SheetSpec) -> ImportProblem:
-    return ImportProblem(
-        _("More than %(count)d rows; split the workbook into several imports.")
-        % {"count": MAX_ROWS_PER_SHEET},
-        sheet=spec.name,
+    return read_workbook(
+        source,
+        sheets=SHEETS,
+        filename=filename,
+        max_bytes=MAX_FILE_BYTES,
+        max_rows=MAX_ROWS_PER_SHEET,
     )
 
 
@@ -745,12 +486,11 @@ def _topological(
     return ordered, remaining
 
 
-class _Checker:
+class _Checker(Problems):
     def __init__(self, actor: Any, book: WorkbookData) -> None:
+        super().__init__(book, SHEETS)
         self.actor = actor
         self.system = is_system(actor)
-        self.book = book
-        self.problems: list[ImportProblem] = []
         self.company_rows = book.rows(COMPANIES)
         self.department_rows = book.rows(DEPARTMENTS)
         self.user_rows = book.rows(USERS)
@@ -841,75 +581,6 @@ class _Checker:
         self.existing_heads: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------ helpers
-
-    def error(self, spec: SheetSpec, row: SheetRow, key: str, message: str) -> None:
-        column = spec.column(key)
-        self.problems.append(
-            ImportProblem(
-                message,
-                sheet=spec.name,
-                row=row.number,
-                column=self.book.letter(spec, key),
-                header=column.header,
-            )
-        )
-
-    def check_fields(self, spec: SheetSpec, row: SheetRow) -> None:
-        """Required values, lengths and the model fields' own validators (user name, email)."""
-        for column in spec.columns:
-            value = row.values.get(column.key, "")
-            if not value:
-                if column.required:
-                    self.error(spec, row, column.key, _("This field is required."))
-                continue
-            model_field = column.validators_field()
-            if model_field is not None:
-                try:
-                    model_field.run_validators(value)
-                except ValidationError as error:
-                    for message in error.messages:
-                        self.error(spec, row, column.key, message)
-            elif column.max_length is not None and len(value) > column.max_length:
-                self.error(
-                    spec,
-                    row,
-                    column.key,
-                    _("At most %(limit)d characters (this value has %(count)d).")
-                    % {"limit": column.max_length, "count": len(value)},
-                )
-
-    def check_unique_in_file(
-        self,
-        spec: SheetSpec,
-        rows: list[SheetRow],
-        key: str,
-        normalise: Callable[[str], Any] = lambda value: value,
-    ) -> None:
-        seen: dict[Any, int] = {}
-        for row in rows:
-            value = row.values.get(key, "")
-            if not value:
-                continue
-            normalised = normalise(value)
-            if normalised in seen:
-                self.error(
-                    spec,
-                    row,
-                    key,
-                    _("Duplicate: “%(value)s” is also on row %(row)d.")
-                    % {"value": value, "row": seen[normalised]},
-                )
-            else:
-                seen[normalised] = row.number
-
-    def already_exists(self, spec: SheetSpec, row: SheetRow, key: str) -> None:
-        self.error(
-            spec,
-            row,
-            key,
-            _("“%(value)s” already exists; the import only creates new records.")
-            % {"value": row.values[key]},
-        )
 
     def company(self, code: str) -> tuple[str, Any] | None:
         """("new", code) for a company of the 单位 sheet, ("existing", id) for one the importer
@@ -1244,7 +915,7 @@ class _Checker:
         departments = self.check_departments()
         grants = self.check_users()
         if self.problems:
-            raise WorkbookRejected(sorted(self.problems, key=_problem_order))
+            self.raise_if_any()
         return ImportPlan(
             actor=self.actor,
             companies=companies,
@@ -1256,11 +927,6 @@ class _Checker:
             existing_departments=self.existing_departments,
             existing_heads=self.existing_heads,
         )
-
-
-def _problem_order(problem: ImportProblem) -> tuple[int, int, int, str]:
-    sheet = next((i for i, s in enumerate(SHEETS) if s.name == problem.sheet), -1)
-    return (sheet, problem.row or 0, len(problem.column), problem.column)
 
 
 def org_workbook_check(*, actor: Any, book: WorkbookData) -> ImportPlan:
@@ -1284,46 +950,6 @@ _FIELD_COLUMNS: dict[str, dict[str, str]] = {
 }
 
 
-class _ApplyFailed(Exception):
-    def __init__(self, problems: list[ImportProblem]) -> None:
-        super().__init__("import failed")
-        self.problems = problems
-
-
-def _service_problems(
-    spec: SheetSpec, row: SheetRow, book: WorkbookData, error: ApplicationError, default: str
-) -> list[ImportProblem]:
-    """A service's refusal as problems of the row, in the columns its fields came from."""
-    problems = []
-    keys = {column.key for column in spec.columns}
-    for name, messages in error.fields.items():
-        key = _FIELD_COLUMNS[spec.key].get(name.removesuffix("_id"), name.removesuffix("_id"))
-        if key not in keys:
-            continue
-        for message in messages:
-            problems.append(
-                ImportProblem(
-                    message or error.message,
-                    sheet=spec.name,
-                    row=row.number,
-                    column=book.letter(spec, key),
-                    header=spec.column(key).header,
-                )
-            )
-    if not problems:
-        column = spec.column(default) if default else None
-        problems.append(
-            ImportProblem(
-                error.message,
-                sheet=spec.name,
-                row=row.number,
-                column=book.letter(spec, default) if column else "",
-                header=column.header if column else "",
-            )
-        )
-    return problems
-
-
 def _run(
     book: WorkbookData,
     spec: SheetSpec,
@@ -1334,22 +960,22 @@ def _run(
     **arguments: Any,
 ) -> Any:
     """Call a service for one row; a refusal becomes problems naming that row."""
-    try:
-        return service(**arguments)
-    except ApplicationError as error:
-        raise _ApplyFailed(_service_problems(spec, row, book, error, default_column)) from error
-    except IntegrityError as error:
-        message = _(
-            "Conflicts with a record saved by someone else meanwhile; check and import again."
-        )
-        raise _ApplyFailed([ImportProblem(message, sheet=spec.name, row=row.number)]) from error
+    return call_for_row(
+        book,
+        spec,
+        row,
+        service,
+        field_columns=_FIELD_COLUMNS[spec.key],
+        default_column=default_column,
+        **arguments,
+    )
 
 
 def org_workbook_apply(*, plan: ImportPlan, book: WorkbookData) -> ImportCounts:
     """Write the plan in one transaction through the services; all or nothing."""
     try:
         _apply(plan, book)
-    except _ApplyFailed as failure:
+    except RowFailed as failure:
         raise WorkbookRejected(failure.problems) from failure
     return plan.counts
 
@@ -1462,85 +1088,24 @@ def org_workbook_import(
 
 def template_workbook() -> bytes:
     """The blank template: one sheet per kind with its headers and grey example rows, and a
-    说明 sheet describing every column in Chinese and English."""
-    import xlsxwriter
-
-    output = io.BytesIO()
-    workbook = xlsxwriter.Workbook(output, {"in_memory": True})
-    header = workbook.add_format(
-        {"bold": True, "bg_color": "#DDEBF7", "border": 1, "num_format": "@"}
+    说明 sheet describing every column in Chinese and English, then the roles."""
+    return write_template(
+        SHEETS,
+        title="组织导入模板 / Organisation import template",
+        notes=[
+            "3. 只新增，不更新：已存在的编码、登录名、工号视为错误。 "
+            "Create-only: existing codes, user names and employee numbers are errors.",
+            "4. 红色表头为必填列；可引用系统中已有的单位、部门，或本文件中定义的单位、部门。 "
+            "Red headers are required; codes may refer to existing records or to rows of this "
+            "file.",
+        ],
+        max_bytes=MAX_FILE_BYTES,
+        max_rows=MAX_ROWS_PER_SHEET,
+        extra=_write_roles,
     )
-    required = workbook.add_format(
-        {
-            "bold": True,
-            "bg_color": "#DDEBF7",
-            "border": 1,
-            "font_color": "#C00000",
-            "num_format": "@",
-        }
-    )
-    text = workbook.add_format({"num_format": "@"})
-    example = workbook.add_format({"num_format": "@", "italic": True, "font_color": "#808080"})
-    with translation.override("en"):
-        for spec in SHEETS:
-            sheet = workbook.add_worksheet(spec.name)
-            for index, column in enumerate(spec.columns):
-                width = max(12, 2 * len(column.header) + 4)
-                sheet.set_column(index, index, width, text)  # text: keeps 0012 and phone numbers
-                sheet.write_string(0, index, column.header, required if column.required else header)
-                sheet.write_comment(
-                    0,
-                    index,
-                    f"{'必填 ' if column.required else ''}{column.help_zh}\n"
-                    f"{column.label}{' (required)' if column.required else ''}: {column.help}",
-                    {"x_scale": 2, "y_scale": 1.5},
-                )
-            for row_index, values in enumerate(spec.examples, start=1):
-                for index, value in enumerate(values):
-                    sheet.write_string(row_index, index, value, example)
-            sheet.freeze_panes(1, 0)
-        _write_explanation(workbook, header, required)
-    workbook.close()
-    return output.getvalue()
 
 
-def _write_explanation(workbook: Any, header: Any, required: Any) -> None:
-    sheet = workbook.add_worksheet("说明")
-    bold = workbook.add_format({"bold": True})
-    wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
-    sheet.set_column(0, 0, 10)
-    sheet.set_column(1, 1, 18)
-    sheet.set_column(2, 2, 8)
-    sheet.set_column(3, 4, 60)
-    lines = [
-        "组织导入模板 / Organisation import template",
-        "1. 第一行为表头，请勿修改；灰色斜体行为示例，导入前请删除。 "
-        "Row 1 holds the headers; delete the grey example rows before importing.",
-        "2. 全部校验通过才会导入；任何一行有误则不写入任何数据。 "
-        "All or nothing: if any row has a problem, nothing is written.",
-        "3. 只新增，不更新：已存在的编码、登录名、工号视为错误。 "
-        "Create-only: existing codes, user names and employee numbers are errors.",
-        "4. 红色表头为必填列；可引用系统中已有的单位、部门，或本文件中定义的单位、部门。 "
-        "Red headers are required; codes may refer to existing records or to rows of this file.",
-        f"5. 文件不超过 {MAX_FILE_BYTES // 2**20} MB，每个工作表不超过 {MAX_ROWS_PER_SHEET} 行。 "
-        f"At most {MAX_FILE_BYTES // 2**20} MB and {MAX_ROWS_PER_SHEET} rows per sheet.",
-    ]
-    for index, line in enumerate(lines):
-        sheet.write_string(index, 0, line, bold if index == 0 else None)
-    row = len(lines) + 1
-    for index, title in enumerate(
-        ("工作表 Sheet", "表头 Header", "必填 Required", "说明", "Description")
-    ):
-        sheet.write_string(row, index, title, header)
-    for spec in SHEETS:
-        for column in spec.columns:
-            row += 1
-            sheet.write_string(row, 0, spec.name)
-            sheet.write_string(row, 1, column.header, required if column.required else None)
-            sheet.write_string(row, 2, "是 yes" if column.required else "")
-            sheet.write_string(row, 3, column.help_zh, wrap)
-            sheet.write_string(row, 4, f"{column.label}: {column.help}", wrap)
-    row += 2
+def _write_roles(sheet: Any, row: int, bold: Any) -> int:
     sheet.write_string(row, 0, "角色 Roles", bold)
     for role_code, role_name in _role_names():
         row += 1
@@ -1549,6 +1114,7 @@ def _write_explanation(workbook: Any, header: Any, required: Any) -> None:
         sheet.write_string(
             row, 3, str(RoleCode(role_code).label) if role_code in RoleCode.values else ""
         )
+    return row + 1
 
 
 def _role_names() -> Iterable[tuple[str, str]]:

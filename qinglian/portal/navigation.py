@@ -23,6 +23,11 @@ UNIT_LEADER_ROLES = frozenset(
 )
 
 
+TRADING_ROLES = frozenset(
+    {RoleCode.PURCHASER, RoleCode.SALESPERSON, RoleCode.WAREHOUSE_KEEPER, RoleCode.FINANCE}
+)
+
+
 def navigation_for(scope: DataScope) -> list[NavItem]:
     items = [NavItem(_("Home"), "home", "home")]
     if scope.user_id is not None:
@@ -35,6 +40,8 @@ def navigation_for(scope: DataScope) -> list[NavItem]:
             NavItem(_("Projects"), "org:project_list", "org"),
         ]
     roles = scope.role_codes
+    if roles & (TRADING_ROLES | OVERSIGHT_ROLES):
+        items.append(NavItem(_("Purchase–sales–inventory"), "trading:home", "trading"))
     if roles & OVERSIGHT_ROLES:
         items.append(NavItem(_("Supervision"), "supervision:dashboard", "supervision"))
     elif roles & UNIT_LEADER_ROLES:

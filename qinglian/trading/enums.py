@@ -145,3 +145,13 @@ class TradingErrorCode(models.TextChoices):
     STALE_VERSION = "trading.stale_version", _("Changed by someone else")
     DUPLICATE = "trading.duplicate", _("Already exists")
     IMMUTABLE = "trading.immutable", _("Posted documents cannot be changed")
+
+
+class StockDirection(models.TextChoices):
+    """Which column of the purchase–sales–inventory summary a stock ledger entry counts in:
+    receipts and opening stock (reversals included, negative) and stocktake gains are "in";
+    issues (reversals included) and stocktake losses are "out"; a revaluation counts where the
+    entry it revalues counts."""
+
+    IN = "in", _("In")
+    OUT = "out", _("Out")

@@ -28,3 +28,9 @@ def test_unit_leaders_get_their_cases_and_others_nothing_of_supervision():
         assert "supervision:case_list" in targets
         assert "supervision:dashboard" not in targets
     assert not [t for t in _targets(RoleCode.HANDLER) if t.startswith("supervision:")]
+
+
+def test_trading_roles_and_oversight_get_purchase_sales_inventory():
+    for role in (RoleCode.PURCHASER, RoleCode.WAREHOUSE_KEEPER, RoleCode.FINANCE, RoleCode.AUDITOR):
+        assert "trading:home" in _targets(role)
+    assert "trading:home" not in _targets(RoleCode.HANDLER)

@@ -26,8 +26,10 @@ class Contract(TimeStampedModel):
     original = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="revisions"
     )
-    amends = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="amended_by"
+    # A foreign key, not one-to-one: a cancelled amendment draft must not block the next one;
+    # the constraint below allows one open (draft or pending) amendment per revision.
+    amends = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="amendments"
     )
     kind = models.CharField(_("kind"), max_length=16, choices=ContractKind.choices)
     partner = models.ForeignKey(
@@ -45,6 +47,9 @@ class Contract(TimeStampedModel):
     delivery_end = models.DateField(_("delivery until"), null=True, blank=True)
     end_on = models.DateField(_("expires on"), null=True, blank=True, db_index=True)
     terminated_on = models.DateField(_("terminated on"), null=True, blank=True)
+    completed_on = models.DateField(_("completed on"), null=True, blank=True)
+    # Why it was cancelled or terminated.
+    status_reason = models.CharField(_("reason"), max_length=255, blank=True)
     payment_term = models.CharField(_("payment terms"), max_length=16, choices=PaymentTerm.choices)
     prepayment_percent = models.DecimalField(
         _("prepayment (%)"), default=Decimal("0"), max_digits=6, decimal_places=2
@@ -102,6 +107,11 @@ class Contract(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(prepayment_percent__gte=0, prepayment_percent__lte=100),
                 name="trading_contract_prepayment",
+            ),
+            models.UniqueConstraint(
+                fields=["amends"],
+                condition=Q(status__in=["draft", "pending"]),
+                name="trading_contract_one_open_amendment",
             ),
         ]
         indexes = [models.Index(fields=["company", "kind", "status"])]

@@ -236,6 +236,7 @@ class Commodity(TimeStampedModel):
         _("VAT rate"), default=Decimal("0.1300"), max_digits=5, decimal_places=4
     )
     is_active = models.BooleanField(_("active"), default=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["code"]
@@ -270,6 +271,7 @@ class Warehouse(TimeStampedModel):
         related_name="+",
     )
     is_active = models.BooleanField(_("active"), default=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["company_id", "code"]

@@ -29,6 +29,10 @@ class Invoice(TimeStampedModel):
     # Kept verbatim (leading zeros, dashes, case): duplicate detection compares normalised forms.
     invoice_number = models.CharField(_("invoice number"), max_length=40)
     invoice_code = models.CharField(_("invoice code"), max_length=20, blank=True)
+    # "<code>/<number>" upper-cased without spaces and dashes (leading zeros kept): one live
+    # invoice per direction and key, whichever company recorded it (the tax authority numbers
+    # invoices nationally, so a second record is a duplicate, never a coincidence).
+    number_key = models.CharField(max_length=64, editable=False, default="")
     partner = models.ForeignKey(
         "trading.Partner", verbose_name=_("counterparty"), on_delete=models.PROTECT
     )
@@ -53,9 +57,13 @@ class Invoice(TimeStampedModel):
     reverses = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
     )
+    reason = models.CharField(_("reason for the reversal"), max_length=255, blank=True)
     remarks = models.TextField(_("remarks"), blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     posted_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -63,6 +71,14 @@ class Invoice(TimeStampedModel):
     class Meta:
         ordering = ["-invoice_date", "-id"]
         verbose_name = _("invoice")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["direction", "number_key"],
+                condition=~Q(status="cancelled"),
+                name="trading_invoice_unique_number",
+            ),
+            models.CheckConstraint(condition=~Q(amount=0), name="trading_invoice_not_zero"),
+        ]
         indexes = [
             models.Index(fields=["company", "direction", "invoice_date"]),
             models.Index(fields=["invoice_number"]),
@@ -110,6 +126,10 @@ class Payment(TimeStampedModel):
     # Over what the contract and invoices allow: only with a stated reason, approved as such.
     is_exception = models.BooleanField(_("exception beyond the allowed amount"), default=False)
     exception_reason = models.TextField(_("reason for the exception"), blank=True)
+    # What the contract and invoices allowed when it was submitted (kept for supervision).
+    allowed_amount = models.DecimalField(
+        _("allowed amount"), null=True, blank=True, max_digits=18, decimal_places=2
+    )
     bank_account = models.CharField(_("bank account"), max_length=40, blank=True)
     approval_request = models.ForeignKey(
         "approvals.ApprovalRequest",
@@ -121,9 +141,13 @@ class Payment(TimeStampedModel):
     reverses = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
     )
+    reason = models.CharField(_("reason for the reversal"), max_length=255, blank=True)
     remarks = models.TextField(_("remarks"), blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     posted_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -138,6 +162,49 @@ class Payment(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.number
+
+
+class OpeningBalance(models.Model):
+    """An opening receivable or payable of a partner with one company (optionally per contract,
+    with its due date), entered by finance or imported from a workbook. Posted when saved; a
+    correction is a reversal (`reverses`, negated amount)."""
+
+    company = models.ForeignKey("org.Company", on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(
+        "trading.Partner", verbose_name=_("counterparty"), on_delete=models.PROTECT
+    )
+    contract = models.ForeignKey(
+        "trading.Contract",
+        verbose_name=_("contract"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    account = models.CharField(_("account"), max_length=12, choices=PartnerAccount.choices)
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
+    posting_date = models.DateField(_("opening date"))
+    due_date = models.DateField(_("due date"), null=True, blank=True)
+    reference = models.CharField(_("reference"), max_length=100, blank=True)
+    # The SHA-256 of the imported workbook: the same file is not imported twice.
+    import_batch = models.CharField(max_length=64, blank=True, db_index=True)
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-posting_date", "-id"]
+        verbose_name = _("opening balance")
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="trading_opening_not_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_account_display()} {self.amount}"
 
 
 class PartnerLedgerEntry(models.Model):

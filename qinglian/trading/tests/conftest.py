@@ -57,3 +57,157 @@ def trading(org) -> Trading:
         warehouse_a=make_warehouse(company=a, code="WA", name="甲一号库"),
         warehouse_b=make_warehouse(company=b, code="WB", name="乙一号库"),
     )
+
+
+# ---------------------------------------------------------------- stock (goods in and out)
+
+
+@dataclass
+class StockWorld:
+    """Company A's effective purchase contract (steel 1,000 t at 4,520.00 incl. 13 % VAT, coal
+    500 t at 904.00) and sales contract (steel 800 t at 5,000.00, coal 400 t at 1,100.00),
+    company B's purchase contract for steel, and shortcuts that receive and issue goods through
+    the services as A's keeper."""
+
+    trading: Trading
+    purchase: object
+    sales: object
+    purchase_b: object
+
+    def receive(self, quantity, *, commodity=None, on=None, post=True, actor=None, **extra):
+        return self._document("receipt", self.purchase, quantity, commodity, on, post, actor, extra)
+
+    def issue(self, quantity, *, commodity=None, on=None, post=True, actor=None, **extra):
+        return self._document("issue", self.sales, quantity, commodity, on, post, actor, extra)
+
+    def _document(self, kind, contract, quantity, commodity, on, post, actor, extra):
+        import datetime as _datetime
+        from decimal import Decimal as _Decimal
+
+        from qinglian.core import clock
+        from qinglian.trading.services import stock as stock_services
+
+        commodity = commodity or self.trading.steel
+        line = {
+            "commodity_id": commodity.pk,
+            "quantity": _Decimal(str(quantity)),
+            **{k: extra.pop(k) for k in ("weighed_quantity", "difference_reason") if k in extra},
+        }
+        return stock_services.stock_document_create(
+            actor=actor or self.trading.keeper_a,
+            kind=kind,
+            contract_id=contract.pk,
+            warehouse_id=extra.pop("warehouse_id", self.trading.warehouse_a.pk),
+            posting_date=on if isinstance(on, _datetime.date) else clock.today(),
+            lines=extra.pop("lines", [line]),
+            post=post,
+            **extra,
+        )
+
+
+@pytest.fixture
+def stock(org, trading) -> StockWorld:
+    from qinglian.trading.enums import ContractKind
+    from qinglian.trading.factories import make_contract
+
+    t = trading
+    return StockWorld(
+        trading=t,
+        purchase=make_contract(
+            company=org.company_a,
+            partner=t.supplier,
+            owner=t.purchaser_a,
+            kind=ContractKind.PURCHASE,
+            lines=[(t.steel, "1000", "4520.00"), (t.coal, "500", "904.00")],
+        ),
+        sales=make_contract(
+            company=org.company_a,
+            partner=t.customer,
+            owner=t.salesperson_a,
+            kind=ContractKind.SALES,
+            lines=[(t.steel, "800", "5000.00"), (t.coal, "400", "1100.00")],
+        ),
+        purchase_b=make_contract(
+            company=org.company_b,
+            partner=t.supplier,
+            owner=t.purchaser_b,
+            kind=ContractKind.PURCHASE,
+            lines=[(t.steel, "1000", "4520.00")],
+        ),
+    )
+
+
+# ---------------------------------------------------------------- master data (admission, credit)
+
+
+@dataclass
+class MasterFlows:
+    """The supplier-admission and credit-change flows loaded, and company A's legal reviewer
+    and leader in charge (the admission route: A's general manager as the purchaser's superior,
+    legal review, leader in charge; the credit route: finance, general manager)."""
+
+    legal_a: User
+    leader_a: User
+
+
+@pytest.fixture
+def master_flows(org, trading) -> MasterFlows:
+    from qinglian.approvals.services import template_save
+    from qinglian.core.actors import SYSTEM_ACTOR
+    from qinglian.trading.services.master import APPROVAL_FLOWS
+
+    for flow in APPROVAL_FLOWS:
+        template_save(actor=SYSTEM_ACTOR, **flow)
+    return MasterFlows(
+        legal_a=make_user(
+            company=org.company_a,
+            roles=(RoleCode.LEGAL_REVIEWER,),
+            username="master_legal_a",
+            name="甲法务审核",
+        ),
+        leader_a=make_user(
+            company=org.company_a,
+            roles=(RoleCode.LEADER_IN_CHARGE,),
+            username="master_leader_a",
+            name="甲分管领导",
+        ),
+    )
+
+
+# ---------------------------------------------------------------- contracts and money
+# The contract and payment approval flows with the people they route to in company A: the legal
+# reviewer (初审), finance (复核, and the finance check of payments), the leader in charge.
+
+
+@dataclass
+class MoneyFlows:
+    legal_a: User
+    leader_a: User
+    finance_b: User
+    salesperson_b: User
+
+
+@pytest.fixture
+def money_flows(trading, org) -> MoneyFlows:
+    from qinglian.approvals.services import template_save
+    from qinglian.core.actors import SYSTEM_ACTOR
+    from qinglian.trading.services import contracts as contract_services
+    from qinglian.trading.services import money as money_services
+
+    for flow in [*contract_services.APPROVAL_FLOWS, *money_services.APPROVAL_FLOWS]:
+        template_save(actor=SYSTEM_ACTOR, **flow)
+    a, b = org.company_a, org.company_b
+    return MoneyFlows(
+        legal_a=make_user(
+            company=a, roles=(RoleCode.LEGAL_REVIEWER,), username="legal_a", name="甲法务"
+        ),
+        leader_a=make_user(
+            company=a, roles=(RoleCode.LEADER_IN_CHARGE,), username="leader_a", name="甲分管领导"
+        ),
+        finance_b=make_user(
+            company=b, roles=(RoleCode.FINANCE,), username="finance_b", name="乙财务"
+        ),
+        salesperson_b=make_user(
+            company=b, roles=(RoleCode.SALESPERSON,), username="salesperson_b", name="乙销售"
+        ),
+    )

@@ -6,6 +6,7 @@ from django.utils import translation
 from qinglian.approvals.demo import approval_requests_load, approval_templates_load
 from qinglian.org.demo import DEMO_PASSWORD, demo_load
 from qinglian.org.enums import RoleCode
+from qinglian.trading.demo import trading_demo_load
 
 
 class Command(BaseCommand):
@@ -19,6 +20,7 @@ class Command(BaseCommand):
             result = demo_load()
             templates = approval_templates_load()
             requests = approval_requests_load()
+            trading = trading_demo_load()
             by_role: dict[str, list[str]] = {}
             for role, username, name, company in result.logins:
                 by_role.setdefault(role, []).append(f"{username}（{name}·{company}）")
@@ -28,6 +30,12 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Approval flows ready ({templates} saved); "
                 f"{requests} demo approval requests created."
+            )
+            self.stdout.write(
+                f"Trading demo 东港商贸 ready ({trading.flows} approval flows saved, "
+                f"{trading.created} records created"
+                + (f": {trading.summary()}" if trading.created else "")
+                + ")."
             )
             self.stdout.write(
                 f"Sign in at http://127.0.0.1:8000 — demo password for everyone: {DEMO_PASSWORD}"
