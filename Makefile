@@ -87,6 +87,8 @@ bench: deps
 	$(BIN)/python bench/audit.py --db postgresql --events 20000
 	$(BIN)/python bench/approvals.py --db sqlite --requests 100000
 	$(BIN)/python bench/approvals.py --db postgresql --requests 100000
+	$(BIN)/python bench/trading.py --db sqlite
+	$(BIN)/python bench/trading.py --db postgresql
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles qinglian/static/vendor var
