@@ -310,11 +310,11 @@ def post_both_ways(
             raw_done += len(raw_pending[:block])
             pending, raw_pending = pending[block:], raw_pending[block:]
             if (done + raw_done) // step != before:
+                service_rate = done / max(service_seconds, 1e-9)
+                raw_rate = raw_done / max(raw_seconds, 1e-9)
                 log(
-                    f"services {done}/{len(documents) - 2} "
-                    f"({done / max(service_seconds, 1e-9):.0f}/s),"
-                    f" plain SQL {raw_done}/{len(raw_documents)} "
-                    f"({raw_done / max(raw_seconds, 1e-9):.0f}/s)"
+                    f"services {done}/{len(documents) - 2} ({service_rate:.0f}/s), "
+                    f"plain SQL {raw_done}/{len(raw_documents)} ({raw_rate:.0f}/s)"
                 )
     finally:
         writer.close()
@@ -733,10 +733,8 @@ class Seeder:
                     f"{direction}\t{quantity}\t{value}\t{kind}\t{self.voucher}\t"
                     f"{self.voucher}\t{stamp.isoformat()}\n"
                 )
-            with (
-                self.connection.cursor() as cursor,
-                cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-            ):
+            statement = f"COPY {table} ({columns}) FROM STDIN"
+            with self.connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
                 copy.write(buffer.getvalue())
             return
         text_stamp = str(stamp.replace(tzinfo=None))
@@ -773,11 +771,20 @@ class Seeder:
         )
 
         ledger = StockLedgerEntry._meta.db_table
+        sqlite = self.connection.vendor == "sqlite"
         month = (
-            "date_trunc('month', posting_date)::date"
-            if self.connection.vendor == "postgresql"
-            else "date(posting_date, 'start of month')"
+            "date(posting_date, 'start of month')"
+            if sqlite
+            else ("date_trunc('month', posting_date)::date")
         )
+
+        def total(expression: str, places: int) -> str:
+            """SUM exactly: SQLite keeps decimals as floating point, so sum whole units."""
+            if not sqlite:
+                return f"SUM({expression})"
+            scale = 10**places
+            return f"(SUM(CAST(ROUND(({expression}) * {scale}) AS INTEGER)) / {scale}.0)"
+
         with self.connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {StockMonthlyTotal._meta.db_table}")
             cursor.execute(f"DELETE FROM {StockBalance._meta.db_table}")
@@ -785,17 +792,22 @@ class Seeder:
                 f"INSERT INTO {StockMonthlyTotal._meta.db_table} (company_id, warehouse_id, "
                 "commodity_id, month, in_quantity, in_value, out_quantity, out_value) "
                 f"SELECT company_id, warehouse_id, commodity_id, {month}, "
-                "SUM(CASE WHEN direction = 'in' THEN quantity ELSE 0 END), "
-                "SUM(CASE WHEN direction = 'in' THEN value ELSE 0 END), "
-                "SUM(CASE WHEN direction = 'out' THEN -quantity ELSE 0 END), "
-                "SUM(CASE WHEN direction = 'out' THEN -value ELSE 0 END) "
-                f"FROM {ledger} GROUP BY company_id, warehouse_id, commodity_id, {month}"
+                + ", ".join(
+                    total(f"CASE WHEN direction = '{side}' THEN {sign}{column} ELSE 0 END", places)
+                    for side, sign, column, places in (
+                        ("in", "", "quantity", 3),
+                        ("in", "", "value", 2),
+                        ("out", "-", "quantity", 3),
+                        ("out", "-", "value", 2),
+                    )
+                )
+                + f" FROM {ledger} GROUP BY company_id, warehouse_id, commodity_id, {month}"
             )
             cursor.execute(
                 f"INSERT INTO {StockBalance._meta.db_table} (company_id, warehouse_id, "
                 "commodity_id, quantity, value, last_posting_date, updated_at) "
-                "SELECT company_id, warehouse_id, commodity_id, SUM(quantity), SUM(value), "
-                f"MAX(posting_date), %s FROM {ledger} "
+                f"SELECT company_id, warehouse_id, commodity_id, {total('quantity', 3)}, "
+                f"{total('value', 2)}, MAX(posting_date), %s FROM {ledger} "
                 "GROUP BY company_id, warehouse_id, commodity_id",
                 [
                     self.connection.ops.adapt_datetimefield_value(

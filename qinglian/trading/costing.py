@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from enum import IntEnum
 from typing import Any, NamedTuple
@@ -106,7 +106,7 @@ class Movement(NamedTuple):
 
 
 class Change(NamedTuple):
-    movement: Movement
+    movement: Any  # the Movement — or, from replay_entries, the ledger row
     value: Decimal  # the movement's value now
     delta: Decimal  # what it changed by (the revaluation entry's value)
 
@@ -214,4 +214,46 @@ class SeriesCosting:
                 if value != current:
                     self.quantity, self.value = held, worth
                     yield make(Change, (movement, value, value - current))
+        self.quantity, self.value = held, worth
+
+    def replay_entries(
+        self,
+        batches: Iterable[Sequence[Sequence[Any]]],
+        booked: dict[int, Decimal] | None = None,
+    ) -> Iterator[Change]:
+        """`replay` for ledger rows as the database gives them, without building a Movement
+        per row (a series may hold millions): batches of rows laid out as (entry id, date,
+        kind, signed quantity, booked value, id of the entry it reverses, …); each row is
+        valued as `valuation_of` says. The changes carry the row as their `movement`. Apply
+        the new movements first (`apply`, or `replay` with no later ones)."""
+        recosted: dict[int, Decimal] = {}
+        held, worth = self.quantity, self.value
+        cent = CENT
+        booked = booked or {}
+        no_revaluation = ZERO
+        make = tuple.__new__
+        with decimal.localcontext(CONTEXT):
+            for batch in batches:
+                for row in batch:
+                    key, on, kind, quantity, value = row[0], row[1], row[2], row[3], row[4]
+                    current = value + booked.get(key, no_revaluation) if booked else value
+                    after = held + quantity
+                    if after < 0:
+                        self.quantity, self.value = held, worth
+                        raise NegativeStock(key, on, after)
+                    if quantity < 0:  # an outflow, at the average
+                        value = -worth if after == 0 else -(-quantity * worth / held).quantize(cent)
+                        recosted[key] = value
+                    elif kind == "issue" and row[5] is not None:  # a returned issue
+                        original = recosted.get(row[5])
+                        value = -original if original is not None else current
+                    elif kind == "stocktake" and held > 0:  # a gain, at the average
+                        value = (quantity * worth / held).quantize(cent)
+                    else:
+                        value = current
+                    held = after
+                    worth += value
+                    if value != current:
+                        self.quantity, self.value = held, worth
+                        yield make(Change, (row, value, value - current))
         self.quantity, self.value = held, worth

@@ -14,15 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, F, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from qinglian.core.errors import NotFound
 from qinglian.org.models import Company
 from qinglian.org.scopes import data_scope
 
-from .. import costing
 from ..costing import CENT, MILLI, ZERO
 from ..enums import StockDirection, StockEntryKind
 from ..models import Commodity, Warehouse
@@ -289,88 +287,104 @@ def stock_quantity_at(
     return series_state_at(company_id, (warehouse_id, commodity_id), on)
 
 
+def _exact(expression: str, places: int) -> str:
+    """A decimal SQL expression made safe to SUM: SQLite keeps decimal columns as floating
+    point, and its SUM over many rows drifts by cents, so there each value is summed as a
+    whole number of its smallest unit (`_summed` turns the sum back)."""
+    if connection.vendor == "sqlite":
+        return f"CAST(ROUND(({expression}) * {10**places}) AS INTEGER)"
+    return expression
+
+
+def _summed(value: Any, places: int) -> Decimal:
+    """A SUM of `_exact` as a Decimal with `places` decimals."""
+    if value is None:
+        return Decimal(0).scaleb(-places)
+    if connection.vendor == "sqlite":
+        return Decimal(int(value)).scaleb(-places)
+    return Decimal(value).quantize(Decimal(1).scaleb(-places))
+
+
+def _rows(statement: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return list(cursor.fetchall())
+
+
+def _table(model: Any) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
 def series_state_at(
     company_id: int, key: tuple[int, int], on: datetime.date
 ) -> tuple[Decimal, Decimal]:
     """Quantity and value of a series at the end of `on`: the monthly totals of the months
-    before, plus the ledger of the month up to that day."""
+    before, plus the ledger of the month up to that day (both through their series keys)."""
     warehouse_id, commodity_id = key
     month = on.replace(day=1)
-    totals = StockMonthlyTotal.objects.filter(
-        company_id=company_id,
-        warehouse_id=warehouse_id,
-        commodity_id=commodity_id,
-        month__lt=month,
-    ).aggregate(
-        in_quantity=Sum("in_quantity"),
-        in_value=Sum("in_value"),
-        out_quantity=Sum("out_quantity"),
-        out_value=Sum("out_value"),
+    series = [company_id, warehouse_id, commodity_id]
+    ((in_q, out_q, in_v, out_v),) = _rows(
+        f"SELECT SUM({_exact('in_quantity', 3)}), SUM({_exact('out_quantity', 3)}), "  # noqa: S608
+        f"SUM({_exact('in_value', 2)}), SUM({_exact('out_value', 2)}) "
+        f"FROM {_table(StockMonthlyTotal)} WHERE company_id = %s AND warehouse_id = %s "
+        "AND commodity_id = %s AND month < %s",
+        [*series, month],
     )
-    recent = StockLedgerEntry.objects.filter(
-        company_id=company_id,
-        warehouse_id=warehouse_id,
-        commodity_id=commodity_id,
-        posting_date__gte=month,
-        posting_date__lte=on,
-    ).aggregate(quantity=Sum("quantity"), value=Sum("value"))
-    quantity = (
-        (totals["in_quantity"] or ZERO)
-        - (totals["out_quantity"] or ZERO)
-        + (recent["quantity"] or ZERO)
+    ((quantity, value),) = _rows(
+        f"SELECT SUM({_exact('quantity', 3)}), SUM({_exact('value', 2)}) "  # noqa: S608
+        f"FROM {_table(StockLedgerEntry)} WHERE company_id = %s AND warehouse_id = %s "
+        "AND commodity_id = %s AND posting_date >= %s AND posting_date <= %s",
+        [*series, month, on],
     )
-    value = (totals["in_value"] or ZERO) - (totals["out_value"] or ZERO) + (recent["value"] or ZERO)
-    return quantity.quantize(costing.MILLI), costing.money(value)
+    return (
+        _summed(in_q, 3) - _summed(out_q, 3) + _summed(quantity, 3),
+        _summed(in_v, 2) - _summed(out_v, 2) + _summed(value, 2),
+    )
 
 
 def stock_balance_mismatches(company_id: int | None = None) -> list[dict[str, Any]]:
     """Series whose stored balance differs from the sum of its ledger, or whose monthly
     totals differ from it (an operator's and a test's check; empty when all is well)."""
-    ledger = StockLedgerEntry.objects.all()
-    balances = StockBalance.objects.all()
-    months = StockMonthlyTotal.objects.all()
-    if company_id is not None:
-        ledger = ledger.filter(company_id=company_id)
-        balances = balances.filter(company_id=company_id)
-        months = months.filter(company_id=company_id)
+    where = "WHERE company_id = %s" if company_id is not None else ""
+    params = [company_id] if company_id is not None else []
     sums = {
-        (row["company_id"], row["warehouse_id"], row["commodity_id"]): (row["q"], row["v"])
-        for row in ledger.values("company_id", "warehouse_id", "commodity_id")
-        .annotate(q=Sum("quantity"), v=Sum("value"))
-        .order_by()
+        (row[0], row[1], row[2]): (_summed(row[3], 3), _summed(row[4], 2))
+        for row in _rows(
+            "SELECT company_id, warehouse_id, commodity_id, "  # noqa: S608
+            f"SUM({_exact('quantity', 3)}), SUM({_exact('value', 2)}) "
+            f"FROM {_table(StockLedgerEntry)} {where} "
+            "GROUP BY company_id, warehouse_id, commodity_id",
+            params,
+        )
     }
     monthly = {
-        (row["company_id"], row["warehouse_id"], row["commodity_id"]): (
-            row["iq"] - row["oq"],
-            row["iv"] - row["ov"],
+        (row[0], row[1], row[2]): (_summed(row[3], 3), _summed(row[4], 2))
+        for row in _rows(
+            "SELECT company_id, warehouse_id, commodity_id, "  # noqa: S608
+            f"SUM({_exact('in_quantity - out_quantity', 3)}), "
+            f"SUM({_exact('in_value - out_value', 2)}) "
+            f"FROM {_table(StockMonthlyTotal)} {where} "
+            "GROUP BY company_id, warehouse_id, commodity_id",
+            params,
         )
-        for row in months.values("company_id", "warehouse_id", "commodity_id")
-        .annotate(
-            iq=Sum("in_quantity"), oq=Sum("out_quantity"), iv=Sum("in_value"), ov=Sum("out_value")
-        )
-        .order_by()
     }
-    problems = []
+    balances = StockBalance.objects.all()
+    if company_id is not None:
+        balances = balances.filter(company_id=company_id)
     stored = {
-        (b.company_id, b.warehouse_id, b.commodity_id): (b.quantity, b.value) for b in balances
+        (b.company_id, b.warehouse_id, b.commodity_id): (
+            b.quantity.quantize(MILLI),
+            b.value.quantize(CENT),
+        )
+        for b in balances
     }
+    nothing = (Decimal("0.000"), Decimal("0.00"))
+    problems = []
     for key in sorted(set(stored) | set(sums) | set(monthly)):
-        balance = stored.get(key, (ZERO, ZERO))
-        summed = sums.get(key, (ZERO, ZERO))
-        by_month = monthly.get(key, (ZERO, ZERO))
-        figures = [
-            (balance[0].quantize(MILLI), balance[1].quantize(CENT)),
-            (Decimal(summed[0]).quantize(MILLI), Decimal(summed[1]).quantize(CENT)),
-            (Decimal(by_month[0]).quantize(MILLI), Decimal(by_month[1]).quantize(CENT)),
-        ]
+        figures = [stored.get(key, nothing), sums.get(key, nothing), monthly.get(key, nothing)]
         if len(set(figures)) > 1:
             problems.append(
-                {
-                    "series": key,
-                    "balance": figures[0],
-                    "ledger": figures[1],
-                    "monthly": figures[2],
-                }
+                {"series": key, "balance": figures[0], "ledger": figures[1], "monthly": figures[2]}
             )
     return problems
 
@@ -430,25 +444,6 @@ def _next_month(day: datetime.date) -> datetime.date:
     return (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
 
 
-def _series_filter(
-    queryset: QuerySet[Any],
-    company_ids: list[int] | None,
-    warehouse_ids: Iterable[int] | None,
-    commodity_ids: Iterable[int] | None,
-) -> QuerySet[Any]:
-    if company_ids is not None:
-        queryset = queryset.filter(company_id__in=company_ids)
-    if warehouse_ids is not None:
-        queryset = queryset.filter(warehouse_id__in=list(warehouse_ids))
-    if commodity_ids is not None:
-        queryset = queryset.filter(commodity_id__in=list(commodity_ids))
-    return queryset
-
-
-def _sum_when(condition: Q, expression: Any) -> Any:
-    return Coalesce(Sum(Case(When(condition, then=expression), default=Value(ZERO))), Value(ZERO))
-
-
 def psi_summary(
     *,
     user: Any,
@@ -486,33 +481,20 @@ def psi_summary(
 
     # 1. months: everything before the period's first month is opening; whole months inside
     #    the period are in and out.
-    months = _series_filter(
-        StockMonthlyTotal.objects.filter(month__lt=full_end if has_full else first_month),
+    for entry in _monthly_part(
         companies,
         warehouse_ids,
         commodity_ids,
-    )
-    before = Q(month__lt=first_month)
-    inside = Q(month__gte=full_start, month__lt=full_end)
-    for entry in (
-        months.values("company_id", "warehouse_id", "commodity_id")
-        .annotate(
-            open_q=_sum_when(before, F("in_quantity") - F("out_quantity")),
-            open_v=_sum_when(before, F("in_value") - F("out_value")),
-            in_q=_sum_when(inside, F("in_quantity")),
-            in_v=_sum_when(inside, F("in_value")),
-            out_q=_sum_when(inside, F("out_quantity")),
-            out_v=_sum_when(inside, F("out_value")),
-        )
-        .order_by()
+        first_month,
+        (full_start, full_end) if has_full else None,
     ):
-        row = row_for(entry["company_id"], entry["warehouse_id"], entry["commodity_id"])
-        row.opening_quantity += entry["open_q"]
-        row.opening_value += entry["open_v"]
-        row.in_quantity += entry["in_q"]
-        row.in_value += entry["in_v"]
-        row.out_quantity += entry["out_q"]
-        row.out_value += entry["out_v"]
+        row = row_for(entry[0], entry[1], entry[2])
+        row.opening_quantity += _summed(entry[3], 3)
+        row.opening_value += _summed(entry[4], 2)
+        row.in_quantity += _summed(entry[5], 3)
+        row.in_value += _summed(entry[6], 2)
+        row.out_quantity += _summed(entry[7], 3)
+        row.out_value += _summed(entry[8], 2)
 
     # 2. the ledger for the partial months: from the first month's start to the period's
     #    start (opening), and the period's days outside whole months (in and out) — read series
@@ -526,33 +508,82 @@ def psi_summary(
             continue
         for entry in _ledger_edge(companies, warehouse_ids, commodity_ids, start, end, date_from):
             row = row_for(entry[0], entry[1], entry[2])
-            row.opening_quantity += _decimal(entry[3])
-            row.opening_value += _decimal(entry[4])
-            row.in_quantity += _decimal(entry[5])
-            row.in_value += _decimal(entry[6])
-            row.out_quantity += _decimal(entry[7])
-            row.out_value += _decimal(entry[8])
+            row.opening_quantity += _summed(entry[3], 3)
+            row.opening_value += _summed(entry[4], 2)
+            row.in_quantity += _summed(entry[5], 3)
+            row.in_value += _summed(entry[6], 2)
+            row.out_quantity += _summed(entry[7], 3)
+            row.out_value += _summed(entry[8], 2)
 
-    result = []
-    for row in rows.values():
-        row.opening_quantity = Decimal(row.opening_quantity).quantize(MILLI)
-        row.in_quantity = Decimal(row.in_quantity).quantize(MILLI)
-        row.out_quantity = Decimal(row.out_quantity).quantize(MILLI)
-        row.opening_value = Decimal(row.opening_value).quantize(CENT)
-        row.in_value = Decimal(row.in_value).quantize(CENT)
-        row.out_value = Decimal(row.out_value).quantize(CENT)
-        if not row.is_empty():
-            result.append(row)
+    result = [row for row in rows.values() if not row.is_empty()]
     _name_rows(result)
     result.sort(key=lambda r: (r.company_id, r.warehouse, r.commodity, r.key))
     return result
 
 
-def _decimal(value: Any) -> Decimal:
-    """A sum as the database gives it (SQLite: an int or a float) as a Decimal."""
-    if value is None:
-        return ZERO
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+def _scope_conditions(
+    alias: str,
+    company_ids: list[int] | None,
+    warehouse_ids: Iterable[int] | None,
+    commodity_ids: Iterable[int] | None,
+) -> tuple[list[str], list[Any]] | None:
+    """SQL conditions on a table's series columns for the filters; None when a filter is an
+    empty list (nothing can match)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, ids in (
+        ("company_id", company_ids),
+        ("warehouse_id", warehouse_ids),
+        ("commodity_id", commodity_ids),
+    ):
+        if ids is None:
+            continue
+        chosen = list(ids)
+        if not chosen:
+            return None
+        conditions.append(f"{alias}.{column} IN ({', '.join(['%s'] * len(chosen))})")
+        params += chosen
+    return conditions, params
+
+
+def _monthly_part(
+    company_ids: list[int] | None,
+    warehouse_ids: Iterable[int] | None,
+    commodity_ids: Iterable[int] | None,
+    first_month: datetime.date,
+    inside: tuple[datetime.date, datetime.date] | None,
+) -> list[tuple[Any, ...]]:
+    """Per series of the scope, from the monthly totals: the months before `first_month` as
+    opening (quantity, value), the months in [inside) as in and out."""
+    scope = _scope_conditions("m", company_ids, warehouse_ids, commodity_ids)
+    if scope is None:
+        return []
+    conditions, scope_params = scope
+    start, end = inside or (first_month, first_month)
+    before = "m.month < %s"
+    within = "m.month >= %s AND m.month < %s"
+    columns = [
+        (before, "m.in_quantity - m.out_quantity", 3),
+        (before, "m.in_value - m.out_value", 2),
+        (within, "m.in_quantity", 3),
+        (within, "m.in_value", 2),
+        (within, "m.out_quantity", 3),
+        (within, "m.out_value", 2),
+    ]
+    sums = ", ".join(
+        f"SUM(CASE WHEN {when} THEN {_exact(expression, places)} ELSE 0 END)"
+        for when, expression, places in columns
+    )
+    params: list[Any] = []
+    for when, _expression, _places in columns:
+        params += [first_month] if when == before else [start, end]
+    where = " AND ".join([*conditions, "m.month < %s"])
+    statement = (
+        f"SELECT m.company_id, m.warehouse_id, m.commodity_id, {sums} "  # noqa: S608
+        f"FROM {_table(StockMonthlyTotal)} m WHERE {where} "
+        "GROUP BY m.company_id, m.warehouse_id, m.commodity_id"
+    )
+    return _rows(statement, [*params, *scope_params, end if inside else first_month])
 
 
 def _ledger_edge(
@@ -566,42 +597,33 @@ def _ledger_edge(
     """Per series of the scope, the sums of its ledger entries dated [start, end]: before
     `period_start` as opening quantity and value, from it on as in and out. One statement: the
     balance rows of the scope, each joined to its entries through the series index."""
-    ledger = connection.ops.quote_name(StockLedgerEntry._meta.db_table)
-    balances = connection.ops.quote_name(StockBalance._meta.db_table)
-    conditions = []
+    scope = _scope_conditions("b", company_ids, warehouse_ids, commodity_ids)
+    if scope is None:
+        return []
+    conditions, scope_params = scope
     incoming, outgoing = StockDirection.IN.value, StockDirection.OUT.value
-    params: list[Any] = [period_start] * 2
-    params += [period_start, incoming] * 2 + [period_start, outgoing] * 2
-    for column, ids in (
-        ("company_id", company_ids),
-        ("warehouse_id", warehouse_ids),
-        ("commodity_id", commodity_ids),
-    ):
-        if ids is None:
-            continue
-        chosen = list(ids)
-        if not chosen:
-            return []
-        conditions.append(f"b.{column} IN ({', '.join(['%s'] * len(chosen))})")
-        params += chosen
-    params += [start, end]
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    statement = f"""
-        SELECT b.company_id, b.warehouse_id, b.commodity_id,
-            SUM(CASE WHEN e.posting_date < %s THEN e.quantity ELSE 0 END),
-            SUM(CASE WHEN e.posting_date < %s THEN e.value ELSE 0 END),
-            SUM(CASE WHEN e.posting_date >= %s AND e.direction = %s THEN e.quantity ELSE 0 END),
-            SUM(CASE WHEN e.posting_date >= %s AND e.direction = %s THEN e.value ELSE 0 END),
-            SUM(CASE WHEN e.posting_date >= %s AND e.direction = %s THEN -e.quantity ELSE 0 END),
-            SUM(CASE WHEN e.posting_date >= %s AND e.direction = %s THEN -e.value ELSE 0 END)
-        FROM {balances} b JOIN {ledger} e ON e.company_id = b.company_id
-            AND e.warehouse_id = b.warehouse_id AND e.commodity_id = b.commodity_id
-        {where} {"AND" if where else "WHERE"} e.posting_date >= %s AND e.posting_date <= %s
-        GROUP BY b.company_id, b.warehouse_id, b.commodity_id
-    """  # noqa: S608 - our tables; every value is a parameter
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return list(cursor.fetchall())
+    columns: list[tuple[str, list[Any], str, int]] = [
+        ("e.posting_date < %s", [period_start], "e.quantity", 3),
+        ("e.posting_date < %s", [period_start], "e.value", 2),
+        ("e.posting_date >= %s AND e.direction = %s", [period_start, incoming], "e.quantity", 3),
+        ("e.posting_date >= %s AND e.direction = %s", [period_start, incoming], "e.value", 2),
+        ("e.posting_date >= %s AND e.direction = %s", [period_start, outgoing], "-e.quantity", 3),
+        ("e.posting_date >= %s AND e.direction = %s", [period_start, outgoing], "-e.value", 2),
+    ]
+    sums = ", ".join(
+        f"SUM(CASE WHEN {when} THEN {_exact(expression, places)} ELSE 0 END)"
+        for when, _params, expression, places in columns
+    )
+    params: list[Any] = [value for _when, values, _e, _p in columns for value in values]
+    where = " AND ".join([*conditions, "e.posting_date >= %s", "e.posting_date <= %s"])
+    statement = (
+        f"SELECT b.company_id, b.warehouse_id, b.commodity_id, {sums} "  # noqa: S608
+        f"FROM {_table(StockBalance)} b JOIN {_table(StockLedgerEntry)} e "
+        "ON e.company_id = b.company_id AND e.warehouse_id = b.warehouse_id "
+        f"AND e.commodity_id = b.commodity_id WHERE {where} "
+        "GROUP BY b.company_id, b.warehouse_id, b.commodity_id"
+    )
+    return _rows(statement, [*params, *scope_params, start, end])
 
 
 def _name_rows(rows: list[PsiRow]) -> None:

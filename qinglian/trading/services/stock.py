@@ -9,12 +9,12 @@ warehouse and commodity.
 
 Every posting goes through the one ledger writer (`stock_ledger.LedgerPosting`): lock the
 balance rows of the touched series in (warehouse, commodity) order — after the contract row,
-whose lock guards the contract lines' executed quantities — value the movements under moving-average
-costing (`qinglian.trading.costing`), append the ledger entries, update the balances and the
-monthly totals. A movement dated before the latest entry of its series is backdated: it is
-valued at the average of its own date, the quantity is checked at every later point, and the
-later entries whose cost changes get revaluation entries — one pass over the series, written
-set-wise.
+whose lock guards the contract lines' executed quantities — value the movements under
+moving-average costing (`qinglian.trading.costing`), append the ledger entries, update the
+balances and the monthly totals. A movement dated before the latest entry of its series is
+backdated: it is valued at the average of its own date, the quantity is checked at every
+later point, and the later entries whose cost changes get revaluation entries — one pass over
+the series, written set-wise.
 
 Lock order, everywhere: stock document → contract → stock balances (warehouse, commodity) →
 document counter → audit chain head.

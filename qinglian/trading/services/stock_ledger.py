@@ -30,7 +30,7 @@ from qinglian.core import clock
 from qinglian.core.errors import ValidationFailed
 
 from .. import costing
-from ..costing import ZERO, Change, Movement, NegativeStock, SeriesCosting, Valuation
+from ..costing import ZERO, Change, NegativeStock, SeriesCosting, Valuation
 from ..enums import ContractStatus, StockDirection, StockEntryKind, TradingErrorCode
 from ..models import Commodity, Contract, ContractLine, Warehouse
 from ..models.stock import StockBalance, StockLedgerEntry, StockMonthlyTotal
@@ -353,7 +353,7 @@ class _Revaluations:
         incoming, outgoing = StockDirection.IN.value, StockDirection.OUT.value
         for movement, _value, delta in self.changes:
             # ref: (id, posting_date, kind, quantity, value, reverses_id, voucher_id, line_id)
-            entry_id, on, kind, quantity, _v, _r, voucher_id, line_id = movement.ref
+            entry_id, on, kind, quantity, _v, _r, voucher_id, line_id = movement  # the row
             if kind == issue:
                 direction = outgoing
             elif kind == stocktake:
@@ -557,27 +557,28 @@ class LedgerPosting:
                 self._refuse(movement, held)
 
     def _value_backdated(self, key: SeriesKey, series: list[LedgerMovement]) -> None:
+        """Value the movements at the average of their date, then re-cost every later entry of
+        the series in one pass (streamed), collecting the changed ones; refuse when the
+        quantity would fall below zero at any point."""
         quantity, value = series_state_at(self.company_id, key, self.posting_date)
         running = SeriesCosting(quantity, value)
-        new = [
-            Movement(-(index + 1), m.quantity, m.own_value, m.valuation)
-            for index, m in enumerate(series)
-        ]
+        for movement in series:
+            held = running.quantity
+            try:
+                movement.value = running.apply(
+                    0, movement.quantity, movement.valuation, movement.own_value
+                )
+            except NegativeStock:
+                self._refuse(movement, held)
         revaluations = _Revaluations()
         booked = later_revaluations(self.company_id, key, self.posting_date)
-        stream = later_movements(self.company_id, key, self.posting_date)
+        batches = _batches_after(self.company_id, key, self.posting_date)
         try:
-            values, changes = running.replay(new, stream, booked)
-            revaluations.changes.extend(changes)
+            revaluations.changes.extend(running.replay_entries(batches, booked))
         except NegativeStock as refused:
-            stream.close()
-            if refused.key < 0:
-                movement = series[-refused.key - 1]
-                self._refuse(movement, refused.quantity - movement.quantity)
+            batches.close()  # stopped early: close the server-side cursor while it exists
             outflow = next((m for m in series if m.quantity < 0), series[0])
             self._refuse(outflow, ZERO, later=(refused.on, refused.quantity))
-        for index, movement in enumerate(series):
-            movement.value = values[-(index + 1)]
         self.backdated[key] = _Backdated(running, series[0], revaluations)
 
     def _refuse(
@@ -770,41 +771,3 @@ def _batches_after(
                 )
                 for row in batch
             ]
-
-
-def later_movements(
-    company_id: int, key: SeriesKey, after: datetime.date
-) -> Generator[Movement, None, None]:
-    """The entries of a series after `after`, in ledger order, streamed (never all in memory),
-    as costing movements carrying their row in `ref` (valued as `costing.valuation_of` says,
-    written out: this runs once per entry of a series that may hold millions)."""
-    batches = _batches_after(company_id, key, after)
-    issue, stocktake = StockEntryKind.ISSUE.value, StockEntryKind.STOCKTAKE.value
-    fixed, average = Valuation.FIXED, Valuation.AVERAGE
-    returned, gain = Valuation.RETURN, Valuation.GAIN
-    make = tuple.__new__  # Movement(...) without the named tuple's Python-level __new__
-    try:
-        for batch in batches:
-            yield from [
-                make(
-                    Movement,
-                    (
-                        row[0],
-                        row[3],
-                        row[4],
-                        average
-                        if row[3] < 0
-                        else returned
-                        if row[2] == issue and row[5] is not None
-                        else gain
-                        if row[2] == stocktake
-                        else fixed,
-                        row[5],
-                        row[1],
-                        row,
-                    ),
-                )
-                for row in batch
-            ]
-    finally:
-        batches.close()  # a refusal stops early: close the server-side cursor while it exists

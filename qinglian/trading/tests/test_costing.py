@@ -145,3 +145,68 @@ def test_large_numbers_keep_every_digit():
     series = SeriesCosting(D("999999999999.999"), D("9999999999999999.99"))
     value = series.apply(1, D("-333333333333.333"), Valuation.AVERAGE, D("0"))
     assert value == D("-3333333333333333.33")
+
+
+def test_replaying_ledger_rows_gives_what_replaying_movements_gives():
+    """The services stream ledger rows through `replay_entries`; it must follow the same rules
+    as `replay` (and so `valuation_of` and `apply`), entry for entry."""
+    import datetime
+    import random
+
+    rng = random.Random(7)
+    day = datetime.date(2026, 1, 1)
+    rows: list[tuple[int, datetime.date, str, D, D, int | None]] = []
+    issues: list[int] = []
+    held = D("50")
+    for key in range(1, 400):
+        draw = rng.random()
+        if draw < 0.4 or held < 5:
+            quantity = D(rng.randrange(1, 20))
+            rows.append(
+                (
+                    key,
+                    day,
+                    "receipt",
+                    quantity,
+                    costing.money(quantity * rng.randrange(90, 130)),
+                    None,
+                )
+            )
+        elif draw < 0.75:
+            quantity = D(rng.randrange(1, 5))
+            rows.append((key, day, "issue", -quantity, D("-1.00"), None))
+            issues.append(key)
+        elif draw < 0.85 and issues:
+            original = issues.pop(rng.randrange(len(issues)))
+            quantity = -next(r[3] for r in rows if r[0] == original)
+            rows.append((key, day, "issue", quantity, D("1.00"), original))
+        else:
+            quantity = D(rng.randrange(-3, 4)) or D(1)
+            rows.append((key, day, "stocktake", quantity, D("7.00"), None))
+        held += rows[-1][3]
+        if held < 0:  # keep the history possible
+            rows.pop()
+            held -= quantity
+    booked = {row[0]: D("0.50") for row in rows[::7]}
+    movements = [
+        Movement(
+            row[0],
+            row[3],
+            row[4],
+            costing.valuation_of(kind=row[2], quantity=row[3], reverses_id=row[5]),
+            row[5],
+            row[1],
+        )
+        for row in rows
+    ]
+    by_movements = SeriesCosting(D("50"), D("5000.00"))
+    _values, changes = by_movements.replay([], movements, booked)
+    expected = [(change.movement.key, change.value, change.delta) for change in changes]
+    by_rows = SeriesCosting(D("50"), D("5000.00"))
+    found = [
+        (change.movement[0], change.value, change.delta)
+        for change in by_rows.replay_entries([rows[:150], rows[150:]], booked)
+    ]
+    assert found == expected
+    assert len(found) > 50
+    assert (by_rows.quantity, by_rows.value) == (by_movements.quantity, by_movements.value)
