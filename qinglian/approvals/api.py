@@ -112,11 +112,19 @@ class RequestDetailOut(RequestSummaryOut):
     department_id: int | None
     document_type: str
     document_id: str
+    document_url: str | None = Field(
+        description="The bound business document's page, when its type tells it (else null)."
+    )
     current_round: int
     returned_from_step: int | None
     form_data: dict[str, Any]
     route: list[StepOut] = Field(description="The steps of the current round with their tasks.")
     actions: list[ActionOut] = Field(description="The trail, oldest first.")
+
+    @staticmethod
+    def resolve_document_url(obj: Any) -> str | None:
+        found = selectors.request_document(request=obj)
+        return found[1] if found else None
 
     @staticmethod
     def resolve_route(obj: Any) -> list[Any]:

@@ -1,8 +1,9 @@
 """Forms of the approval pages: a request's form built from its template's definition, and the
 small form of each action. They parse input; the services decide and write.
 
-Person, department and project choices come from the org selectors with the signed-in user, so
-a form offers only records in that user's data scope.
+Person, department and project choices come from the approvals selectors with the signed-in
+user: records in that user's data scope plus those of their own company (any employee names a
+colleague on a leave request), never another company's.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from django.utils.translation import gettext_lazy as _
 
 from qinglian.core.errors import ApplicationError
 from qinglian.core.forms import StyledFormMixin, add_service_errors
-from qinglian.org import selectors as org_selectors
 from qinglian.org.forms import DepartmentChoiceField, PersonChoiceField
 from qinglian.org.models import User
 
+from . import selectors
 from .definitions import Definition, FormField
 from .enums import AddSignerPosition
 from .services import ATTACHMENT_EXTENSIONS, attachment_problem
@@ -48,8 +49,8 @@ class ProjectChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
         return f"{obj.name}（{obj.code}）"
 
 
-def _people(user: Any) -> QuerySet[User]:
-    return org_selectors.user_list(user=user, active_only=True)
+def _people(user: Any, company_id: int | None = None) -> QuerySet[User]:
+    return selectors.person_choice_list(user=user, company_id=company_id)
 
 
 def _input_field(spec: FormField, *, user: Any, required: bool) -> forms.Field | None:
@@ -82,14 +83,14 @@ def _input_field(spec: FormField, *, user: Any, required: bool) -> forms.Field |
         return PersonChoiceField(queryset=_people(user), empty_label="—", **common)
     if spec.type == "department":
         return DepartmentChoiceField(
-            queryset=org_selectors.department_list(user=user).filter(is_active=True),
+            queryset=selectors.department_choice_list(user=user),
             with_company=True,
             empty_label="—",
             **common,
         )
     if spec.type == "project":
         return ProjectChoiceField(
-            queryset=org_selectors.project_list(user=user), empty_label="—", **common
+            queryset=selectors.project_choice_list(user=user), empty_label="—", **common
         )
     if spec.type == "attachment":
         return forms.FileField(
@@ -349,13 +350,16 @@ class ReturnForm(StyledFormMixin, forms.Form):
 
 
 class _PersonForm(StyledFormMixin, forms.Form):
-    """A person in the signed-in user's scope, other than themselves and the requester."""
+    """A person of the request's company or the signed-in user's scope (as the service
+    accepts), other than themselves and the requester."""
 
     person_field = ""
 
-    def __init__(self, *args: Any, user: Any, exclude: list[Any], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, user: Any, exclude: list[Any], company_id: int | None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        people = _people(user).exclude(pk__in=exclude)
+        people = _people(user, company_id).exclude(pk__in=exclude)
         field = self.fields[self.person_field]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = people

@@ -24,6 +24,9 @@ class DocumentType:
     on_withdrawn: Callback = _nothing
     # (*, document_id) -> company id that owns the document, to check the requester's scope
     company_of: Callable[..., int | None] | None = None
+    # (*, document_id) -> the document's page ("/trading/contracts/7/"), linked from the request;
+    # None when it has none. The page checks its own access.
+    url_of: Callable[..., str | None] | None = None
 
 
 _registry: dict[str, DocumentType] = {}

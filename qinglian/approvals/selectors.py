@@ -11,8 +11,10 @@ from django.utils.translation import gettext as _
 
 from qinglian.core.errors import NotFound
 from qinglian.org.enums import OVERSIGHT_ROLES
+from qinglian.org.models import Department, Project, User
 from qinglian.org.scopes import data_scope
 
+from . import registry
 from .enums import TaskStatus
 from .models import (
     ApprovalAction,
@@ -127,6 +129,28 @@ def requests_cc_counts(*, user: Any) -> tuple[int, int]:
     return counts["total"], counts["unread"]
 
 
+def request_document(*, request: ApprovalRequest) -> tuple[str, str] | None:
+    """(label, page) of the business document a request approves, when it is bound to one
+    whose type tells its page; only a path on this site or an http(s) address is offered."""
+    if not (request.document_type and request.document_id):
+        return None
+    document_type = registry.document_type(request.document_type)
+    if document_type is None or document_type.url_of is None:
+        return None
+    url = document_type.url_of(document_id=request.document_id)
+    if not url or not _is_safe_link(str(url)):
+        return None
+    return str(document_type.label), str(url)
+
+
+def _is_safe_link(url: str) -> bool:
+    if any(character.isspace() or ord(character) < 32 for character in url):
+        return False
+    if url.startswith("/"):
+        return not url.startswith(("//", "/\\"))
+    return url.startswith(("https://", "http://"))
+
+
 def request_trail(*, request: ApprovalRequest) -> QuerySet[ApprovalAction]:
     return request.actions.select_related("actor", "task").order_by("created_at", "id")
 
@@ -163,3 +187,59 @@ def template_list(*, active_only: bool = True) -> QuerySet[ApprovalTemplate]:
 
 def notifications_unread(*, user: Any) -> QuerySet[Notification]:
     return Notification.objects.filter(user_id=user.pk, read_at__isnull=True)
+
+
+# ---------------------------------------------------------------- what a request may name
+
+
+def _nameable(user: Any, queryset: QuerySet[Any], company_id: int | None) -> QuerySet[Any]:
+    """Rows of the user's data scope, plus those of `company_id` (by default the user's own
+    company): any employee names a colleague, a department or a project of their company on a
+    request, role or not — never another company's outside their scope."""
+    if not getattr(user, "is_authenticated", False):
+        return queryset.none()
+    scope = data_scope(user)
+    if scope.is_group_wide:
+        return queryset
+    own = company_id if company_id is not None else user.company_id
+    companies = set(scope.read_company_ids) | ({own} if own is not None else set())
+    return queryset.filter(company_id__in=companies)
+
+
+def person_choice_list(*, user: Any, company_id: int | None = None) -> QuerySet[User]:
+    """Active people a request's person field (or a transfer) may name."""
+    people = User.objects.select_related("company", "department").filter(is_active=True)
+    return _nameable(user, people, company_id)
+
+
+def department_choice_list(*, user: Any, company_id: int | None = None) -> QuerySet[Department]:
+    """Active departments a request's department field may name."""
+    departments = Department.objects.select_related("company", "parent", "head").filter(
+        is_active=True
+    )
+    return _nameable(user, departments, company_id)
+
+
+def project_choice_list(*, user: Any, company_id: int | None = None) -> QuerySet[Project]:
+    """Projects a request's project field may name."""
+    projects = Project.objects.select_related("company", "leader", "department")
+    return _nameable(user, projects, company_id)
+
+
+def reference_names(
+    *, user: Any, company_id: int, wanted: dict[str, set[int]]
+) -> dict[str, dict[int, str]]:
+    """Names of the people, departments and projects a request's form names, for a viewer of
+    the request: those of the request's company and of the viewer's scope (the rest show as a
+    number)."""
+    bases: dict[str, QuerySet[Any]] = {
+        "person": User.objects.all(),
+        "department": Department.objects.all(),
+        "project": Project.objects.all(),
+    }
+    names: dict[str, dict[int, str]] = {kind: {} for kind in bases}
+    for kind, base in bases.items():
+        if wanted.get(kind):
+            found = _nameable(user, base, company_id).filter(pk__in=wanted[kind])
+            names[kind] = dict(found.values_list("pk", "name"))
+    return names

@@ -33,17 +33,25 @@ from qinglian.core.audit import audit_record
 from qinglian.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from qinglian.core.rows import row_insert, row_update, rows_read, rows_save, select_list
 from qinglian.org.enums import RoleCode
-from qinglian.org.models import Company, Department, Project, User
+from qinglian.org.models import Company, Role, User
 from qinglian.org.scopes import can_administer_org, data_scope, group_company_id
 
-from . import registry, routing
-from .definitions import Definition, Node, clean_form_data, condition_holds
+from . import registry, routing, selectors
+from .definitions import (
+    Definition,
+    Node,
+    clean_form_data,
+    condition_holds,
+    definition_problems,
+    validation_problems,
+)
 from .enums import (
     OPEN_REQUEST_STATUSES,
     OPEN_TASK_STATUSES,
     ActionKind,
     AddSignerPosition,
     ApprovalErrorCode,
+    ApproverKind,
     NodeMode,
     RequestStatus,
     SelfApprovalRule,
@@ -61,7 +69,6 @@ from .models import (
     Notification,
     TemplateVersion,
 )
-from .selectors import can_see_request
 
 WORKDAY_START_HOUR = 8
 WORKDAY_END_HOUR = 19
@@ -82,16 +89,52 @@ def _require_template_admin(actor: Any) -> int:
 
 
 def parse_definition(definition: dict[str, Any]) -> Definition:
+    """A definition as it may be saved, or ValidationFailed whose `fields` map each location
+    ("route.1.condition.all.0.value") to its problems, the same for every editor."""
     try:
-        return Definition.model_validate(definition)
+        parsed = Definition.model_validate(definition)
     except PydanticValidationError as error:
-        fields: dict[str, list[str]] = {}
-        for problem in error.errors():
-            location = ".".join(str(part) for part in problem["loc"]) or "definition"
-            fields.setdefault(location, []).append(problem["msg"])
         raise ValidationFailed(
-            _("The approval flow definition is not valid."), fields=fields
+            _("The approval flow definition is not valid."), fields=validation_problems(error)
         ) from error
+    problems = definition_problems(parsed)
+    for location, messages in _definition_reference_problems(parsed).items():
+        problems.setdefault(location, []).extend(messages)
+    if problems:
+        raise ValidationFailed(_("The approval flow definition is not valid."), fields=problems)
+    return parsed
+
+
+def _definition_reference_problems(definition: Definition) -> dict[str, list[str]]:
+    """Roles and named people a definition's approvers point at must exist (people: active)."""
+    approvers = [(f"route.{i}.approver", node.approver) for i, node in enumerate(definition.route)]
+    approvers += [(f"cc.{i}.approver", copy.approver) for i, copy in enumerate(definition.cc)]
+    wanted_roles = {approver.role for _path, approver in approvers if approver.role}
+    wanted_users = {
+        user_id
+        for _path, approver in approvers
+        if approver.kind == ApproverKind.USERS
+        for user_id in approver.users
+    }
+    roles = set(RoleCode.values) | set(
+        Role.objects.filter(code__in=wanted_roles).values_list("code", flat=True)
+    )
+    users = set(
+        User.objects.filter(pk__in=wanted_users, is_active=True).values_list("pk", flat=True)
+        if wanted_users
+        else ()
+    )
+    problems: dict[str, list[str]] = {}
+    for path, approver in approvers:
+        if approver.kind == ApproverKind.ROLE and approver.role not in roles:
+            problems[f"{path}.role"] = [_("is not a known role")]
+        missing = [str(user_id) for user_id in approver.users if user_id not in users]
+        if approver.kind == ApproverKind.USERS and missing:
+            problems[f"{path}.users"] = [
+                _("include people who are not active employees (%(ids)s)")
+                % {"ids": ", ".join(missing)}
+            ]
+    return problems
 
 
 @transaction.atomic
@@ -322,7 +365,7 @@ def _task_for_action(actor: Any, task_id: int) -> tuple[ApprovalRequest, Approva
     if task is None:  # superseded, or of an earlier round: decided or cancelled long ago
         task = ApprovalTask.objects.select_related("step").get(pk=task_id)
     if task.assignee_id != actor.pk:
-        if not can_see_request(actor, request):
+        if not selectors.can_see_request(actor, request):
             raise NotFound(_("Approval task not found."))
         raise PermissionDenied(
             _("Only the person this step is waiting for can decide it."),
@@ -630,31 +673,42 @@ def _create_tasks(request: ApprovalRequest, step: ApprovalStep, approvers: list[
     )
 
 
-def _check_references(actor: Any, definition: Definition, data: dict[str, Any]) -> None:
-    """Person, department and project fields must point at records the requester may see."""
-    scope = data_scope(actor)
-    problems: dict[str, list[str]] = {}
+REFERENCE_TYPES = ("person", "department", "project")
+
+
+def _references_named(definition: Definition, data: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(problem key, type, id) of every person, department and project the form data names,
+    detail-table cells included ("items.2.who")."""
+    named: list[tuple[str, str, Any]] = []
     for field in definition.fields:
         value = data.get(field.key)
-        if value is None:
-            continue
-        if field.type == "project":
-            company_id = (
-                Project.objects.filter(pk=value).values_list("company_id", flat=True).first()
-            )
-            visible = company_id == actor.company_id or scope.can_read(company_id)
-        elif field.type == "person":
-            company_id = User.objects.filter(pk=value).values_list("company_id", flat=True).first()
-            visible = company_id == actor.company_id or scope.can_read(company_id)
-        elif field.type == "department":
-            company_id = (
-                Department.objects.filter(pk=value).values_list("company_id", flat=True).first()
-            )
-            visible = company_id == actor.company_id or scope.can_read(company_id)
-        else:
-            continue
-        if not visible:
-            problems[field.key] = [_("Not found.")]
+        if field.type in REFERENCE_TYPES and value is not None:
+            named.append((field.key, field.type, value))
+        elif field.type == "rows" and isinstance(value, list):
+            for number, row in enumerate(value, start=1):
+                for column in field.columns:
+                    cell = row.get(column.key) if isinstance(row, dict) else None
+                    if column.type in REFERENCE_TYPES and cell is not None:
+                        named.append((f"{field.key}.{number}.{column.key}", column.type, cell))
+    return named
+
+
+def _check_references(actor: Any, definition: Definition, data: dict[str, Any]) -> None:
+    """Person, department and project fields must name what the requester's pickers offer:
+    active people and departments, and projects, of the requester's own company or scope."""
+    named = _references_named(definition, data)
+    if not named:
+        return
+    lists: dict[str, Any] = {
+        "person": selectors.person_choice_list,
+        "department": selectors.department_choice_list,
+        "project": selectors.project_choice_list,
+    }
+    found: dict[str, set[Any]] = {}
+    for kind in {kind for _key, kind, _value in named}:
+        ids = [value for _key, other, value in named if other == kind]
+        found[kind] = set(lists[kind](user=actor).filter(pk__in=ids).values_list("pk", flat=True))
+    problems = {key: [_("Not found.")] for key, kind, value in named if value not in found[kind]}
     if problems:
         raise ValidationFailed(_("Please correct the highlighted fields."), fields=problems)
 
@@ -1155,7 +1209,7 @@ def task_add_signer(
 
 def _own_request(actor: Any, request_id: int) -> ApprovalRequest:
     request = _lock_request(request_id)
-    if not can_see_request(actor, request):
+    if not selectors.can_see_request(actor, request):
         raise NotFound(_("Approval request not found."))
     if request.requester_id != actor.pk:
         raise PermissionDenied(_("Only the requester can do this."))
@@ -1289,7 +1343,7 @@ def _comment(
     actor: Any, request_id: int, comment: str, files: Sequence[UploadedFile], stored: list[str]
 ) -> ApprovalAction:
     request = _lock_request(request_id)
-    if not can_see_request(actor, request):
+    if not selectors.can_see_request(actor, request):
         raise NotFound(_("Approval request not found."))
     if data_scope(actor).is_oversight and not _is_party(actor, request):
         raise PermissionDenied(_("Oversight roles read requests; they do not take part."))

@@ -31,7 +31,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from qinglian.core import clock
 from qinglian.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from qinglian.core.forms import add_service_errors
-from qinglian.org import selectors as org_selectors
 from qinglian.org.scopes import can_read_audit, data_scope
 
 from . import forms, selectors, services
@@ -79,10 +78,15 @@ def _row_id(task_id: int) -> str:
 
 def _request_id_of_task(user: Any, task_id: int) -> int:
     """The request a task belongs to, if the user may see that request."""
+    return _request_of_task(user, task_id)[0]
+
+
+def _request_of_task(user: Any, task_id: int) -> tuple[int, int]:
+    """(id, company id) of the request a task belongs to, if the user may see that request."""
     found = (
         selectors.request_visible(user=user)
         .filter(tasks__id=task_id)
-        .values_list("pk", flat=True)
+        .values_list("pk", "company_id")
         .first()
     )
     if found is None:
@@ -275,24 +279,6 @@ def _references(definition: Definition, data: dict[str, Any]) -> dict[str, set[i
     return wanted
 
 
-def _reference_names(user: Any, wanted: dict[str, set[int]]) -> dict[str, dict[int, str]]:
-    """Names of the people, departments and projects a form names, as far as the viewer's
-    scope reaches (the rest show as a number)."""
-    names: dict[str, dict[int, str]] = {kind: {} for kind in REFERENCE_TYPES}
-    if wanted["person"]:
-        people = org_selectors.user_list(user=user).filter(pk__in=wanted["person"])
-        names["person"] = dict(people.values_list("pk", "name"))
-    if wanted["department"]:
-        departments = org_selectors.department_list(user=user)
-        names["department"] = dict(
-            departments.filter(pk__in=wanted["department"]).values_list("pk", "name")
-        )
-    if wanted["project"]:
-        projects = org_selectors.project_list(user=user).filter(pk__in=wanted["project"])
-        names["project"] = dict(projects.values_list("pk", "name"))
-    return names
-
-
 def _shown_value(spec: FormField, value: Any, names: dict[str, dict[int, str]]) -> str:
     if value in (None, "", []):
         return "—"
@@ -310,9 +296,12 @@ def _shown_value(spec: FormField, value: Any, names: dict[str, dict[int, str]]) 
 
 
 def _shown_fields(
-    user: Any, definition: Definition, data: dict[str, Any], files: dict[int, Attachment]
+    user: Any, approval: ApprovalRequest, definition: Definition, files: dict[int, Attachment]
 ) -> list[ShownField]:
-    names = _reference_names(user, _references(definition, data))
+    data = approval.form_data
+    names = selectors.reference_names(
+        user=user, company_id=approval.company_id, wanted=_references(definition, data)
+    )
     shown: list[ShownField] = []
     for spec in definition.fields:
         value = data.get(spec.key)
@@ -410,9 +399,12 @@ def _action_forms(
         found["approve"] = forms.ApproveForm(auto_id="approve-%s")
         found["reject"] = forms.RejectForm(auto_id="reject-%s")
         found["return"] = forms.ReturnForm(auto_id="return-%s", steps=earlier)
-        found["transfer"] = forms.TransferForm(auto_id="transfer-%s", user=user, exclude=others)
+        company_id = approval.company_id
+        found["transfer"] = forms.TransferForm(
+            auto_id="transfer-%s", user=user, exclude=others, company_id=company_id
+        )
         found["add_signer"] = forms.AddSignerForm(
-            auto_id="add-signer-%s", user=user, exclude=others
+            auto_id="add-signer-%s", user=user, exclude=others, company_id=company_id
         )
     is_requester = approval.requester_id == user.pk
     if is_requester and approval.status in OPEN_REQUEST_STATUSES:
@@ -463,10 +455,7 @@ def _detail_page(
     context = {
         "approval": approval,
         "fields": _shown_fields(
-            user,
-            definition,
-            approval.form_data,
-            {attachment.pk: attachment for attachment in files},
+            user, approval, definition, {attachment.pk: attachment for attachment in files}
         ),
         "route": route,
         "trail": trail,
@@ -479,6 +468,7 @@ def _detail_page(
         "can_urge": is_requester and approval.status == RequestStatus.IN_PROGRESS,
         "can_resubmit": is_requester and approval.status == RequestStatus.RETURNED,
         "can_read_audit": can_read_audit(user, approval.company_id),
+        "document": selectors.request_document(request=approval),
     }
     return render(request, "approvals/detail.html", context, status=status)
 
@@ -590,12 +580,17 @@ def send_back(request: HttpRequest, task_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def transfer(request: HttpRequest, task_id: int) -> HttpResponse:
+    request_id, company_id = _request_of_task(request.user, task_id)
     return _act(
         request,
-        request_id=_request_id_of_task(request.user, task_id),
+        request_id=request_id,
         name="transfer",
         form=forms.TransferForm(
-            request.POST, auto_id="transfer-%s", user=request.user, exclude=[request.user.pk]
+            request.POST,
+            auto_id="transfer-%s",
+            user=request.user,
+            exclude=[request.user.pk],
+            company_id=company_id,
         ),
         call=lambda data: services.task_transfer(
             actor=request.user,
@@ -610,12 +605,17 @@ def transfer(request: HttpRequest, task_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def add_signer(request: HttpRequest, task_id: int) -> HttpResponse:
+    request_id, company_id = _request_of_task(request.user, task_id)
     return _act(
         request,
-        request_id=_request_id_of_task(request.user, task_id),
+        request_id=request_id,
         name="add_signer",
         form=forms.AddSignerForm(
-            request.POST, auto_id="add-signer-%s", user=request.user, exclude=[request.user.pk]
+            request.POST,
+            auto_id="add-signer-%s",
+            user=request.user,
+            exclude=[request.user.pk],
+            company_id=company_id,
         ),
         call=lambda data: services.task_add_signer(
             actor=request.user,
