@@ -38,6 +38,7 @@ from .permissions import (
     is_inspector,
     oversight_company_ids,
 )
+from .rules import _trading
 
 PAGE_SIZE = 50
 T = TypeVar("T")
@@ -47,6 +48,7 @@ DOCUMENT_PAGES = {
     "approvals.request": "approvals:detail",
     "org.user": "org:user_detail",
     "org.company": "org:company_detail",
+    **_trading.DOCUMENT_PAGES,
 }
 
 # ---------------------------------------------------------------- helpers

@@ -316,3 +316,140 @@ def world(org, flows):
         "case": case,
         "attachment": rectification.attachments.get(),
     }
+
+
+# ---------------------------------------------------------------- trading history
+# The trading fixtures (`trading`: company A's people, a supplier, a customer, steel and coal,
+# warehouses; `stock`: effective contracts with receive/issue shortcuts through the services;
+# `money_flows`: the contract and payment approval flows), and rows written the way an import
+# of old trading history would write them — including what today's controls would refuse.
+
+from qinglian.trading.tests.conftest import money_flows, stock, trading  # noqa: E402, F401
+
+_trading_serial = itertools.count(1)
+
+
+def trading_invoice(
+    *,
+    company,
+    partner,
+    number: str,
+    amount: str,
+    invoice_date: datetime.date,
+    created_by,
+    code: str = "",
+    contract=None,
+    direction: str = "received",
+    status: str = "posted",
+    reverses=None,
+):
+    from qinglian.trading.models import Invoice
+    from qinglian.trading.selectors.money import invoice_number_key
+
+    serial = next(_trading_serial)
+    return Invoice.objects.create(
+        company=company,
+        direction=direction,
+        invoice_number=number,
+        invoice_code=code,
+        # A unique key: imported history kept its duplicates (the constraint came later).
+        number_key=f"{invoice_number_key(code, number)}#{serial}",
+        partner=partner,
+        contract=contract,
+        amount=Decimal(amount),
+        tax_rate=Decimal("0.1300"),
+        tax_amount=Decimal("0"),
+        invoice_date=invoice_date,
+        status=status,
+        reverses=reverses,
+        created_by=created_by,
+    )
+
+
+def trading_payment(
+    *,
+    company,
+    partner,
+    amount: str,
+    paid_on: datetime.date,
+    created_by,
+    contract=None,
+    direction: str = "out",
+    status: str = "posted",
+    is_exception: bool = False,
+    reverses=None,
+):
+    from qinglian.trading.models import Payment
+
+    serial = next(_trading_serial)
+    return Payment.objects.create(
+        company=company,
+        number=f"FK-H{serial:05d}",
+        direction=direction,
+        kind="supplier_payment" if direction == "out" else "customer_receipt",
+        partner=partner,
+        contract=contract,
+        amount=Decimal(amount),
+        paid_on=paid_on,
+        status=status,
+        is_exception=is_exception,
+        exception_reason="历史例外" if is_exception else "",
+        reverses=reverses,
+        created_by=created_by,
+    )
+
+
+def trading_document(
+    *,
+    company,
+    kind: str,
+    partner,
+    warehouse,
+    posting_date: datetime.date,
+    created_by,
+    lines: list[dict[str, Any]],
+    contract=None,
+    status: str = "posted",
+    reverses=None,
+):
+    """A receipt or issue with its lines (no ledger entries: the rules read the documents)."""
+    from qinglian.trading.models import StockDocument, StockDocumentLine
+
+    serial = next(_trading_serial)
+    document = StockDocument.objects.create(
+        company=company,
+        number=f"{'RK' if kind == 'receipt' else 'CK'}-H{serial:05d}",
+        kind=kind,
+        status=status,
+        warehouse=warehouse,
+        contract=contract,
+        partner=partner,
+        posting_date=posting_date,
+        reverses=reverses,
+        created_by=created_by,
+    )
+    total_quantity = total_amount = Decimal(0)
+    for number, line in enumerate(lines, start=1):
+        quantity = Decimal(str(line["quantity"]))
+        price = Decimal(str(line.get("unit_price", "1000")))
+        amount = (quantity * price).quantize(Decimal("0.01"))
+        StockDocumentLine.objects.create(
+            document=document,
+            line_number=number,
+            contract_line=line.get("contract_line"),
+            commodity=line["commodity"],
+            quantity=quantity,
+            weighed_quantity=(
+                None if line.get("weighed") is None else Decimal(str(line["weighed"]))
+            ),
+            difference_reason=line.get("reason", ""),
+            unit_price=price,
+            amount=amount,
+            cost=Decimal(str(line.get("cost", "0"))),
+        )
+        total_quantity += quantity
+        total_amount += amount
+    document.total_quantity = total_quantity
+    document.total_amount = total_amount
+    document.save(update_fields=["total_quantity", "total_amount"])
+    return document

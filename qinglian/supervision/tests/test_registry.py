@@ -44,12 +44,30 @@ def test_every_rule_module_registers_its_rule():
         "threshold_clustering",
         "unusual_timing",
         "benford",
+        "split_purchases",
+        "payment_over_contract",
+        "duplicate_invoices",
+        "supplier_admission",
+        "related_parties",
+        "price_anomalies",
+        "quantity_variances",
+        "contract_execution",
+        "supplier_concentration",
     }
     assert [(rule.number, rule.code) for rule in registry.all_rules()] == [
         (1, "self_approval"),
+        (2, "split_purchases"),
         (3, "threshold_clustering"),
+        (4, "payment_over_contract"),
+        (5, "duplicate_invoices"),
+        (6, "supplier_not_admitted"),
+        (7, "related_parties"),
+        (9, "price_anomalies"),
+        (10, "quantity_variances"),
         (11, "unusual_approval_timing"),
+        (13, "contract_execution"),
         (14, "benford_first_digit"),
+        (15, "supplier_concentration"),
     ]
     for rule in registry.all_rules():
         assert rule.explain(rule.defaults())  # every placeholder names a parameter
