@@ -306,7 +306,7 @@ RULE = register(
             ),
             Parameter(
                 "min_percent_of_threshold",
-                gettext_lazy("Smallest contract counted (% of the threshold)"),
+                gettext_lazy("Smallest contract counted (percent of the threshold)"),
                 ParameterKind.DECIMAL,
                 10,
                 minimum=0,
