@@ -1,15 +1,15 @@
 """Trading documents that take effect through the approvals engine (contracts, payments,
-supplier admissions, credit changes, stocktake variances) register their callbacks with the
-engine's registry here; the engine calls back inside the transaction of the final decision and
-never imports this app."""
+supplier admissions, credit changes, stocktake variances, credit exceptions) register their
+callbacks with the engine's registry here; the engine calls back inside the transaction of the
+final decision and never imports this app."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .services import contracts, master, money, stock
+from .services import contracts, credit, master, money, stock
 
-AREAS = (master, contracts, stock, money)
+AREAS = (master, contracts, stock, money, credit)
 
 
 def register() -> None:

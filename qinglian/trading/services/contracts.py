@@ -7,7 +7,8 @@ an effective contract terminated (with a reason) or completed. An amendment is a
 copied from the effective one; when it is approved it takes effect and the revision it amends
 is superseded, handing over its execution figures.
 
-Locks: the contract row first (then, in the posting services, the partner or stock balances).
+Locks: the contract row first (then, in the posting services, the partner or stock balances;
+a sales contract's customer credit exposure row last, after the audit record: services.credit).
 Other areas book goods and money through `contract_lock_for_execution`, which follows an
 amendment to the revision in force.
 """
@@ -41,10 +42,12 @@ from qinglian.org.enums import RoleCode
 from qinglian.org.models import Department, User
 
 from ..enums import ContractKind, ContractStatus, PaymentTerm, TradingErrorCode
+from ..links import page_of
 from ..models import Commodity, Contract, ContractLine, Partner
 from ..numbering import next_number
 from ..permissions import TradingAction, can, can_read
 from ..selectors import contracts as selectors
+from . import credit as credit_services
 
 DOCUMENT_TYPE = "trading.contract"
 FLOW_CODE = "trading_contract"
@@ -707,6 +710,7 @@ def contract_submit(
                 code=TradingErrorCode.NOT_EFFECTIVE,
             )
         _check_amendment_lines(contract, amended)
+    credit_services.sales_contract_check(contract=contract)
     contract.version += 1
     contract.save(update_fields=["status", "version", "updated_at"])
     audit_record(
@@ -811,6 +815,7 @@ def contract_terminate(
             "reason": [None, contract.status_reason],
         },
     )
+    credit_services.sales_contract_changed(contract=contract, actor=actor)
     return contract
 
 
@@ -835,6 +840,7 @@ def contract_complete(
         target=contract,
         changes={"status": [ContractStatus.EFFECTIVE, ContractStatus.COMPLETED]},
     )
+    credit_services.sales_contract_changed(contract=contract, actor=actor)
     return contract
 
 
@@ -1000,6 +1006,7 @@ def _on_approved(*, request: ApprovalRequest, actor: Any) -> None:
         target=contract,
         changes=changes,
     )
+    credit_services.sales_contract_changed(contract=contract, actor=actor)
 
 
 def _back_to_draft(request: ApprovalRequest, actor: Any, action: str) -> None:
@@ -1041,6 +1048,7 @@ CONTRACT_DOCUMENT = DocumentType(
     on_rejected=_on_rejected,
     on_withdrawn=_on_withdrawn,
     company_of=_company_of,
+    url_of=page_of("trading:contract_detail"),
 )
 
 

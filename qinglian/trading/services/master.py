@@ -59,6 +59,7 @@ from ..enums import (
     TradingErrorCode,
     WarehouseKind,
 )
+from ..links import page_of
 from ..models import (
     Commodity,
     CreditChange,
@@ -1769,6 +1770,7 @@ ADMISSION_DOCUMENT = DocumentType(
     on_rejected=_admission_rejected,
     on_withdrawn=_admission_withdrawn,
     company_of=_admission_company,
+    url_of=page_of("trading:admission_detail"),
 )
 CREDIT_DOCUMENT = DocumentType(
     key=CREDIT_DOCUMENT_TYPE,
@@ -1777,6 +1779,7 @@ CREDIT_DOCUMENT = DocumentType(
     on_rejected=_credit_rejected,
     on_withdrawn=_credit_withdrawn,
     company_of=_credit_company,
+    url_of=page_of("trading:credit_change_detail"),
 )
 
 

@@ -11,7 +11,8 @@ Every posting appends to the partner ledger (PartnerLedgerEntry, append-only) an
 partner's balance row (PartnerBalance) under its row lock; a posting against a contract first
 locks the contract's revision in force and keeps its invoiced and settled figures there.
 Lock order: the document, then the contract, then the partner balance (then the audit chain,
-written last). The approvals engine writes its audit event before it calls back, so a payment's
+written last; then, for receivables, the customer's credit exposure row: services.credit).
+The approvals engine writes its audit event before it calls back, so a payment's
 approval can deadlock with a posting on the same contract; PostgreSQL breaks the tie and the
 services here retry the losing transaction (`retry_on_conflict`).
 
@@ -74,6 +75,7 @@ from ..enums import (
     PostingStatus,
     TradingErrorCode,
 )
+from ..links import page_of
 from ..models import Contract, Invoice, Partner, PartnerBalance, PartnerLedgerEntry, Payment
 from ..models.money import OpeningBalance
 from ..numbering import next_number
@@ -81,6 +83,7 @@ from ..permissions import TradingAction, can, can_read, companies_for
 from ..selectors import contracts as contract_selectors
 from ..selectors import money as selectors
 from . import contracts as contract_services
+from . import credit as credit_services
 
 PAYMENT_DOCUMENT_TYPE = "trading.payment"
 PAYMENT_FLOW_CODE = "trading_payment"
@@ -567,6 +570,9 @@ def invoice_post(*, actor: Any, invoice_id: int, expected_version: int | None = 
             ],
         },
     )
+    credit_services.receivable_posted(
+        partner_id=invoice.partner_id, account=_invoice_account(invoice)
+    )
     return invoice
 
 
@@ -646,6 +652,9 @@ def invoice_reverse(
             "amount": [None, str(reversal.amount)],
             "reason": [None, reversal.reason],
         },
+    )
+    credit_services.receivable_posted(
+        partner_id=original.partner_id, account=_invoice_account(original)
     )
     return reversal
 
@@ -1053,6 +1062,9 @@ def receipt_post(*, actor: Any, payment_id: int, expected_version: int | None = 
             "amount": [None, str(payment.amount)],
         },
     )
+    credit_services.receivable_posted(
+        partner_id=payment.partner_id, account=PartnerAccount.RECEIVABLE
+    )
     return payment
 
 
@@ -1138,6 +1150,10 @@ def payment_reverse(
             "reason": [None, reversal.reason],
         },
     )
+    if original.direction == PaymentDirection.IN:
+        credit_services.receivable_posted(
+            partner_id=original.partner_id, account=PartnerAccount.RECEIVABLE
+        )
     return reversal
 
 
@@ -1214,6 +1230,7 @@ PAYMENT_DOCUMENT = DocumentType(
     on_rejected=_on_payment_rejected,
     on_withdrawn=_on_payment_withdrawn,
     company_of=_payment_company,
+    url_of=page_of("trading:payment_detail"),
 )
 
 
@@ -1327,6 +1344,7 @@ def opening_balance_post(
             "due_date": [None, due.isoformat() if due else None],
         },
     )
+    credit_services.receivable_posted(partner_id=partner.pk, account=account)
     return opening
 
 
@@ -1388,6 +1406,7 @@ def opening_balance_reverse(*, actor: Any, opening_id: int, reason: str) -> Open
         target=original,
         changes={"reversed_by": [None, reversal.pk], "reason": [None, reason.strip()[:100]]},
     )
+    credit_services.receivable_posted(partner_id=original.partner_id, account=original.account)
     return reversal
 
 

@@ -17,7 +17,8 @@ later point, and the later entries whose cost changes get revaluation entries �
 the series, written set-wise.
 
 Lock order, everywhere: stock document → contract → stock balances (warehouse, commodity) →
-document counter → audit chain head.
+document counter → audit chain head → (goods issues) the customer's credit exposure row
+(services.credit, which may refuse the issue).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ from ..enums import (
     StocktakeKind,
     TradingErrorCode,
 )
+from ..links import page_of
 from ..models import Commodity, ContractLine, Warehouse
 from ..models.stock import (
     StockBalance,
@@ -87,6 +89,7 @@ from ..models.stock import (
 from ..numbering import next_number
 from ..permissions import TradingAction, can, can_read, companies_for
 from ..selectors.stock import series_state_at
+from . import credit as credit_services
 from .stock_ledger import (
     ContractLineRow,
     LedgerMovement,
@@ -206,6 +209,7 @@ def register_document_types() -> None:
             on_rejected=_stocktake_rejected,
             on_withdrawn=_stocktake_withdrawn,
             company_of=_stocktake_company,
+            url_of=page_of("trading:stocktake_detail"),
         )
     )
 
@@ -736,6 +740,8 @@ def stock_document_create(
         target=document,
         changes=summary,
     )
+    if post:
+        credit_services.stock_document_posted(document=document, actor=actor)
     return document
 
 
@@ -916,6 +922,7 @@ def stock_document_post(
             "total_cost": [None, str(document.total_cost)],
         },
     )
+    credit_services.stock_document_posted(document=document, actor=actor)
     return document
 
 
@@ -1098,6 +1105,7 @@ def stock_document_reverse(
             "reason": [None, reason],
         },
     )
+    credit_services.stock_document_posted(document=reversal, actor=actor)
     return reversal
 
 

@@ -1,0 +1,783 @@
+"""Trading selectors: customer credit (信用) — exposure, overdue debt and ageing, credit
+exceptions. The pure rules first, then the unscoped computations the services (and scheduled
+jobs) use, then the reads for users, always scoped.
+
+Definitions (the documentation the warnings and reports read):
+
+- **Exposure** of a customer is group-wide (its credit limit lives on the shared partner):
+  the sum of the components the customer's credit policy includes —
+  ``receivable`` (the receivable balance of the partner ledger over every company: invoices
+  and opening balances less receipts, negative when the customer has paid in advance),
+  ``uninvoiced`` (per sales contract in force, goods issued beyond what was invoiced, valued at
+  the contract price incl. VAT) and ``open_orders`` (per effective sales contract, the amount
+  not yet issued or invoiced). Per contract: issued = Σ executed quantity × unit price;
+  uninvoiced = max(0, issued − invoiced); open order = max(0, amount − max(issued, invoiced)),
+  only while the contract is effective (terminating or completing it releases the rest).
+- **Credit limit**: `Partner.credit_limit`. A limit of 0 means "no limit set" and the overrun
+  check does not apply — unless the customer's grade is D ("no credit"), where 0 is enforced.
+- **Open receivables and ageing**: receipts are allocated first in first out by due date
+  within each (company, customer, contract) — the same rule as
+  `selectors.money.open_items` (a reversal cancels the voucher it reverses; receipts without a
+  contract stay as unapplied credits). An item is overdue from the day after its due date;
+  buckets by days past due: not yet due (0), "0–30" (1–30), "31–60", "61–90", ">90".
+- **Overdue block**: the customer's open receivables more than `overdue_block_days` past due,
+  over every company, exceeding `overdue_block_amount` (policy) block new goods issues and
+  sales contracts.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import DecimalField, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from qinglian.core import clock
+from qinglian.core.errors import NotFound
+from qinglian.org.models import Company
+
+from ..enums import ContractKind, ContractStatus, CreditGrade, PartnerAccount, PartnerKind
+from ..models import (
+    Contract,
+    ContractLine,
+    CreditException,
+    CreditExceptionStatus,
+    CreditExposure,
+    CreditPolicy,
+    Partner,
+    PartnerBalance,
+    PartnerLedgerEntry,
+)
+from ..permissions import can_read_master_data, master_data_company_ids, scoped
+from .contracts import EXECUTABLE_STATUSES
+from .money import LedgerItem, _reversal_targets, allocate_open_items
+
+ZERO = Decimal("0")
+MONEY = Decimal("0.01")
+
+# ---------------------------------------------------------------- policy
+
+
+@dataclass(frozen=True)
+class PolicyValues:
+    """The credit policy in force for a customer: the nearest CreditPolicy row among the
+    customer's owning company and its ancestors, or DEFAULT_POLICY."""
+
+    include_receivables: bool = True
+    include_uninvoiced: bool = True
+    include_open_orders: bool = True
+    overdue_block_enabled: bool = True
+    overdue_block_days: int = 30
+    overdue_block_amount: Decimal = ZERO
+    company_id: int | None = None  # the company whose policy row this is; None: the defaults
+    version: int | None = None
+
+
+DEFAULT_POLICY = PolicyValues()
+
+
+def _policy_values(policy: CreditPolicy) -> PolicyValues:
+    return PolicyValues(
+        include_receivables=policy.include_receivables,
+        include_uninvoiced=policy.include_uninvoiced,
+        include_open_orders=policy.include_open_orders,
+        overdue_block_enabled=policy.overdue_block_enabled,
+        overdue_block_days=policy.overdue_block_days,
+        overdue_block_amount=policy.overdue_block_amount,
+        company_id=policy.company_id,
+        version=policy.version,
+    )
+
+
+def _ancestry(company_id: int) -> list[int]:
+    """The company and its ancestors, nearest first."""
+    path = Company.objects.filter(pk=company_id).values_list("path", flat=True).first() or ""
+    ids = [int(part) for part in path.strip("/").split("/") if part]
+    return list(reversed(ids)) or [company_id]
+
+
+def credit_policy_for(*, company_id: int) -> PolicyValues:
+    """The policy for customers owned by `company_id` (unscoped: rules, not data)."""
+    chain = _ancestry(company_id)
+    rows = {row.company_id: row for row in CreditPolicy.objects.filter(company_id__in=chain)}
+    for candidate in chain:
+        if candidate in rows:
+            return _policy_values(rows[candidate])
+    return DEFAULT_POLICY
+
+
+# ---------------------------------------------------------------- pure rules
+
+
+@dataclass(frozen=True)
+class Components:
+    receivable: Decimal = ZERO
+    uninvoiced: Decimal = ZERO
+    open_orders: Decimal = ZERO
+
+    def exposure(self, policy: PolicyValues) -> Decimal:
+        """The exposure the policy's formula makes of these components."""
+        total = ZERO
+        if policy.include_receivables:
+            total += self.receivable
+        if policy.include_uninvoiced:
+            total += self.uninvoiced
+        if policy.include_open_orders:
+            total += self.open_orders
+        return total
+
+
+def order_exposure(
+    *, amount: Decimal, issued: Decimal, invoiced: Decimal, is_open: bool
+) -> tuple[Decimal, Decimal]:
+    """(open order, uninvoiced) of one sales contract: what it still promises beyond what was
+    issued or invoiced (only while it is open), and what was issued beyond what was
+    invoiced. The invoiced part is in the receivables already."""
+    uninvoiced = max(ZERO, issued - invoiced)
+    open_order = max(ZERO, amount - max(issued, invoiced)) if is_open else ZERO
+    return open_order.quantize(MONEY), uninvoiced.quantize(MONEY)
+
+
+def credit_limit_applies(partner: Partner) -> bool:
+    """0 means "no limit set" — except for grade D ("no credit"), where 0 is the limit."""
+    return partner.credit_limit > 0 or partner.credit_grade == CreditGrade.D
+
+
+AGEING_BUCKETS: tuple[tuple[str, Any], ...] = (
+    ("not_due", gettext_lazy("Not yet due")),
+    ("days_0_30", gettext_lazy("0–30 days")),
+    ("days_31_60", gettext_lazy("31–60 days")),
+    ("days_61_90", gettext_lazy("61–90 days")),
+    ("over_90", gettext_lazy("Over 90 days")),
+)
+
+
+def ageing_bucket(days_overdue: int) -> str:
+    """The bucket of an open charge `days_overdue` days past due (0: not yet due)."""
+    if days_overdue <= 0:
+        return "not_due"
+    if days_overdue <= 30:
+        return "days_0_30"
+    if days_overdue <= 60:
+        return "days_31_60"
+    if days_overdue <= 90:
+        return "days_61_90"
+    return "over_90"
+
+
+# ---------------------------------------------------------------- unscoped computations
+
+
+@dataclass(frozen=True)
+class ContractFigures:
+    """What a sales contract adds to its customer's exposure."""
+
+    contract_id: int
+    amount: Decimal
+    issued: Decimal
+    invoiced: Decimal
+    is_open: bool  # effective (not terminated, completed or superseded)
+
+
+def _issued_by_contract(contract_ids: Iterable[int]) -> dict[int, Decimal]:
+    issued: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for contract_id, quantity, price in ContractLine.objects.filter(
+        contract_id__in=list(contract_ids)
+    ).values_list("contract_id", "executed_quantity", "unit_price"):
+        if quantity:
+            issued[contract_id] += quantity * price
+    return {key: value.quantize(MONEY) for key, value in issued.items()}
+
+
+def sales_contract_figures(contract: Contract) -> ContractFigures:
+    """A contract's figures as they stand (any status)."""
+    issued = _issued_by_contract([contract.pk]).get(contract.pk, ZERO)
+    return ContractFigures(
+        contract_id=contract.pk,
+        amount=contract.total_amount,
+        issued=issued,
+        invoiced=contract.invoiced_amount,
+        is_open=contract.status == ContractStatus.EFFECTIVE,
+    )
+
+
+def _contract_figures(partner_id: int) -> list[ContractFigures]:
+    """The customer's sales contracts in force that may add exposure: every effective one,
+    and terminated or completed ones that issued more than was invoiced."""
+    issued_sum = Sum(
+        F("lines__executed_quantity") * F("lines__unit_price"),
+        output_field=DecimalField(max_digits=30, decimal_places=7),
+    )
+    rows = (
+        Contract.objects.filter(
+            partner_id=partner_id, kind=ContractKind.SALES, status__in=EXECUTABLE_STATUSES
+        )
+        .annotate(issued_raw=Coalesce(issued_sum, ZERO, output_field=DecimalField()))
+        .filter(Q(status=ContractStatus.EFFECTIVE) | Q(issued_raw__gt=F("invoiced_amount")))
+        .values_list("pk", "status", "total_amount", "invoiced_amount")
+    )
+    listed = list(rows)
+    issued = _issued_by_contract(pk for pk, *_rest in listed)
+    return [
+        ContractFigures(
+            contract_id=pk,
+            amount=amount,
+            issued=issued.get(pk, ZERO),
+            invoiced=invoiced,
+            is_open=status == ContractStatus.EFFECTIVE,
+        )
+        for pk, status, amount, invoiced in listed
+    ]
+
+
+def exposure_components(
+    *,
+    partner_id: int,
+    assume: ContractFigures | None = None,
+    replacing: int | None = None,
+) -> Components:
+    """The customer's exposure components computed from their sources (unscoped: for the
+    services, under the exposure row's lock). `assume` adds a contract as if it were in
+    force (a sales contract being submitted), `replacing` leaves out the revision it amends."""
+    receivable = PartnerBalance.objects.filter(partner_id=partner_id).aggregate(
+        total=Coalesce(Sum("receivable"), ZERO, output_field=DecimalField())
+    )["total"]
+    figures = [
+        row
+        for row in _contract_figures(partner_id)
+        if row.contract_id not in {replacing, assume.contract_id if assume else None}
+    ]
+    if assume is not None:
+        figures.append(assume)
+    open_orders = uninvoiced = ZERO
+    for row in figures:
+        open_order, not_invoiced = order_exposure(
+            amount=row.amount, issued=row.issued, invoiced=row.invoiced, is_open=row.is_open
+        )
+        open_orders += open_order
+        uninvoiced += not_invoiced
+    return Components(
+        receivable=Decimal(receivable).quantize(MONEY),
+        uninvoiced=uninvoiced,
+        open_orders=open_orders,
+    )
+
+
+@dataclass(frozen=True)
+class OpenReceivable:
+    """One receivable charge still (partly) owed, or a credit not yet used (negative)."""
+
+    company_id: int
+    partner_id: int
+    contract_id: int | None  # the first revision of the contract
+    voucher_type: str
+    voucher_id: int
+    posting_date: datetime.date
+    due_date: datetime.date
+    outstanding: Decimal
+    days_overdue: int
+
+
+def _chain_key() -> Any:
+    return Coalesce(F("contract__original_id"), F("contract_id"))
+
+
+def _open_receivables(
+    entries: QuerySet[PartnerLedgerEntry], as_of: datetime.date
+) -> list[OpenReceivable]:
+    """Open receivable items of `entries` as of a day, first in first out by due date per
+    (company, customer, contract). Groups whose balance is not positive owe nothing and are
+    not loaded entry by entry."""
+    receivables = entries.filter(
+        account=PartnerAccount.RECEIVABLE, posting_date__lte=as_of
+    ).annotate(chain=_chain_key())
+    groups = list(
+        receivables.order_by()
+        .values("company_id", "partner_id", "chain")
+        .annotate(balance=Sum("amount"))
+        .filter(balance__gt=0)
+        .values_list("company_id", "partner_id", "chain")
+    )
+    if not groups:
+        return []
+    wanted = Q()
+    for company_id, partner_id, chain in groups:
+        wanted |= Q(company_id=company_id, partner_id=partner_id, chain=chain)
+    rows = list(
+        receivables.filter(wanted).values(
+            "company_id",
+            "partner_id",
+            "chain",
+            "voucher_type",
+            "voucher_id",
+            "amount",
+            "posting_date",
+            "due_date",
+        )
+    )
+    targets = _reversal_targets(rows)
+    grouped: dict[tuple[int, int, int | None], list[LedgerItem]] = defaultdict(list)
+    for row in rows:
+        key = (row["voucher_type"], row["voucher_id"])
+        grouped[(row["company_id"], row["partner_id"], row["chain"])].append(
+            LedgerItem(
+                key=key,
+                amount=row["amount"],
+                posting_date=row["posting_date"],
+                due_date=row["due_date"],
+                against=targets.get(key),
+            )
+        )
+    result = []
+    for (company_id, partner_id, chain), items in grouped.items():
+        for item in allocate_open_items(items):
+            if item.outstanding <= 0:
+                continue  # an unused credit inside an owing group cannot happen (FIFO)
+            result.append(
+                OpenReceivable(
+                    company_id=company_id,
+                    partner_id=partner_id,
+                    contract_id=chain,
+                    voucher_type=item.key[0],
+                    voucher_id=item.key[1],
+                    posting_date=item.posting_date,
+                    due_date=item.due_date,
+                    outstanding=item.outstanding,
+                    days_overdue=max(0, (as_of - item.due_date).days),
+                )
+            )
+    return sorted(result, key=lambda item: (item.due_date, item.company_id, item.partner_id))
+
+
+def overdue_amount(
+    *, partner_id: int, more_than_days: int = 0, as_of: datetime.date | None = None
+) -> Decimal:
+    """What the customer owes, over every company, more than `more_than_days` days past due
+    (unscoped: the overdue block and scheduled jobs)."""
+    day = as_of or clock.today()
+    items = _open_receivables(PartnerLedgerEntry.objects.filter(partner_id=partner_id), day)
+    return sum(
+        (item.outstanding for item in items if item.days_overdue > more_than_days), ZERO
+    ).quantize(MONEY)
+
+
+# ---------------------------------------------------------------- ageing
+
+
+@dataclass
+class AgeingRow:
+    """Open receivables of one customer with one company (or a total: ids None), by bucket.
+    `credits` are receipts and advances not applied to any charge (shown positive);
+    `balance` = open − credits = the ledger balance."""
+
+    company_id: int | None
+    company_name: str
+    partner_id: int | None
+    partner_name: str
+    not_due: Decimal = ZERO
+    days_0_30: Decimal = ZERO
+    days_31_60: Decimal = ZERO
+    days_61_90: Decimal = ZERO
+    over_90: Decimal = ZERO
+    credits: Decimal = ZERO
+
+    @property
+    def overdue(self) -> Decimal:
+        return self.days_0_30 + self.days_31_60 + self.days_61_90 + self.over_90
+
+    @property
+    def open(self) -> Decimal:
+        return self.not_due + self.overdue
+
+    @property
+    def balance(self) -> Decimal:
+        return self.open - self.credits
+
+    def bucket(self, key: str) -> Decimal:
+        value: Decimal = getattr(self, key)
+        return value
+
+    def add(self, key: str, amount: Decimal) -> None:
+        setattr(self, key, getattr(self, key) + amount)
+
+
+@dataclass
+class AgeingReport:
+    as_of: datetime.date
+    rows: list[AgeingRow] = field(default_factory=list)
+    total: AgeingRow = field(default_factory=lambda: AgeingRow(None, "", None, ""))
+    # The open items behind the rows (for drill-down), oldest due first.
+    items: list[OpenReceivable] = field(default_factory=list)
+
+
+def _ageing(entries: QuerySet[PartnerLedgerEntry], as_of: datetime.date) -> AgeingReport:
+    items = _open_receivables(entries, as_of)
+    balances = dict(
+        (
+            (company_id, partner_id),
+            total,
+        )
+        for company_id, partner_id, total in entries.filter(
+            account=PartnerAccount.RECEIVABLE, posting_date__lte=as_of
+        )
+        .order_by()
+        .values("company_id", "partner_id")
+        .annotate(total=Sum("amount"))
+        .values_list("company_id", "partner_id", "total")
+    )
+    keys = set(balances) | {(item.company_id, item.partner_id) for item in items}
+    companies = dict(
+        Company.objects.filter(pk__in={key[0] for key in keys}).values_list("pk", "name")
+    )
+    partners = dict(
+        Partner.objects.filter(pk__in={key[1] for key in keys}).values_list("pk", "name")
+    )
+    rows: dict[tuple[int, int], AgeingRow] = {
+        key: AgeingRow(key[0], companies.get(key[0], ""), key[1], partners.get(key[1], ""))
+        for key in keys
+    }
+    for item in items:
+        rows[(item.company_id, item.partner_id)].add(
+            ageing_bucket(item.days_overdue), item.outstanding
+        )
+    for key, row in rows.items():
+        # whatever the open charges do not explain is unapplied credit
+        row.credits = (row.open - (balances.get(key) or ZERO)).quantize(MONEY)
+    report = AgeingReport(as_of=as_of, items=items)
+    report.rows = sorted(
+        (row for row in rows.values() if row.open or row.credits),
+        key=lambda row: (row.partner_name, row.company_name),
+    )
+    for row in report.rows:
+        for bucket, _label in AGEING_BUCKETS:
+            report.total.add(bucket, row.bucket(bucket))
+        report.total.credits += row.credits
+    return report
+
+
+def receivable_ageing(
+    *,
+    user: Any,
+    as_of: datetime.date | None = None,
+    partner_id: int | None = None,
+    company_id: int | None = None,
+) -> AgeingReport:
+    """Receivables ageing the user reads (their companies' ledgers), per (company, customer)
+    with totals and the open items behind them."""
+    entries = scoped(PartnerLedgerEntry.objects.all(), user)
+    if partner_id:
+        entries = entries.filter(partner_id=partner_id)
+    if company_id:
+        entries = entries.filter(company_id=company_id)
+    return _ageing(entries, as_of or clock.today())
+
+
+def receivable_ageing_unscoped(
+    *,
+    as_of: datetime.date | None = None,
+    partner_id: int | None = None,
+    company_id: int | None = None,
+) -> AgeingReport:
+    """The same for scheduled jobs (no user: every company)."""
+    entries = PartnerLedgerEntry.objects.all()
+    if partner_id:
+        entries = entries.filter(partner_id=partner_id)
+    if company_id:
+        entries = entries.filter(company_id=company_id)
+    return _ageing(entries, as_of or clock.today())
+
+
+# ---------------------------------------------------------------- standing
+
+
+@dataclass(frozen=True)
+class CreditStanding:
+    """A customer's credit position: the stored exposure row (components as of the last
+    posting), the policy's formula applied, the limit, and today's overdue debt."""
+
+    partner: Partner
+    policy: PolicyValues
+    components: Components
+    exposure: Decimal
+    credit_limit: Decimal
+    limit_applies: bool
+    overdue_amount: Decimal  # more than policy.overdue_block_days past due
+    updated_at: datetime.datetime | None
+
+    @property
+    def headroom(self) -> Decimal | None:
+        """What may still be added before the limit (None: no limit set)."""
+        return self.credit_limit - self.exposure if self.limit_applies else None
+
+    @property
+    def over_limit(self) -> Decimal:
+        if not self.limit_applies:
+            return ZERO
+        return max(ZERO, self.exposure - self.credit_limit)
+
+    @property
+    def is_over_limit(self) -> bool:
+        return self.over_limit > 0
+
+    @property
+    def is_overdue_blocked(self) -> bool:
+        return (
+            self.policy.overdue_block_enabled
+            and self.overdue_amount > self.policy.overdue_block_amount
+        )
+
+    @property
+    def is_blocked(self) -> bool:
+        """New goods issues and sales contracts need an approved credit exception."""
+        return self.is_over_limit or self.is_overdue_blocked
+
+    @property
+    def usage_percent(self) -> Decimal | None:
+        if not self.limit_applies or self.credit_limit <= 0:
+            return None
+        return (self.exposure * 100 / self.credit_limit).quantize(Decimal("0.1"))
+
+
+def credit_standing(
+    *,
+    partner: Partner,
+    as_of: datetime.date | None = None,
+    exposure_row: CreditExposure | None = None,
+    policy: PolicyValues | None = None,
+    open_items: list[OpenReceivable] | None = None,
+) -> CreditStanding:
+    """The customer's standing (unscoped). Without an exposure row yet (no posting since
+    credit control started) the components are computed from their sources. `policy` and
+    `open_items` (the customer's open receivables) may be given when already loaded."""
+    policy = policy or credit_policy_for(company_id=partner.company_id)
+    row = exposure_row or CreditExposure.objects.filter(partner_id=partner.pk).first()
+    if row is None:
+        components = exposure_components(partner_id=partner.pk)
+        updated_at = None
+    else:
+        components = Components(row.receivable, row.uninvoiced, row.open_orders)
+        updated_at = row.updated_at
+    if open_items is None:
+        overdue = overdue_amount(
+            partner_id=partner.pk, more_than_days=policy.overdue_block_days, as_of=as_of
+        )
+    else:
+        overdue = sum(
+            (
+                item.outstanding
+                for item in open_items
+                if item.days_overdue > policy.overdue_block_days
+            ),
+            ZERO,
+        ).quantize(MONEY)
+    return CreditStanding(
+        partner=partner,
+        policy=policy,
+        components=components,
+        exposure=components.exposure(policy),
+        credit_limit=partner.credit_limit,
+        limit_applies=credit_limit_applies(partner),
+        overdue_amount=overdue,
+        updated_at=updated_at,
+    )
+
+
+def credit_exposure_get(
+    *, user: Any, partner_id: int, as_of: datetime.date | None = None
+) -> CreditStanding:
+    """The standing of a customer whose master data the user reads; NotFound otherwise (and
+    for partners that are not customers)."""
+    partner = Partner.objects.filter(pk=partner_id).first()
+    if (
+        partner is None
+        or not partner.is_customer
+        or not can_read_master_data(user, partner.company_id)
+    ):
+        raise NotFound(_("Customer not found."))
+    return credit_standing(partner=partner, as_of=as_of)
+
+
+def _standings(
+    partners: QuerySet[Partner], as_of: datetime.date | None, blocked_only: bool
+) -> list[CreditStanding]:
+    """Standings of the customers with an exposure row, in a fixed number of queries."""
+    rows = list(CreditExposure.objects.filter(partner__in=partners).select_related("partner"))
+    day = as_of or clock.today()
+    items: dict[int, list[OpenReceivable]] = defaultdict(list)
+    for item in _open_receivables(
+        PartnerLedgerEntry.objects.filter(partner_id__in=[row.partner_id for row in rows]), day
+    ):
+        items[item.partner_id].append(item)
+    policies: dict[int, PolicyValues] = {}
+    result = []
+    for row in rows:
+        owner = row.partner.company_id
+        if owner not in policies:
+            policies[owner] = credit_policy_for(company_id=owner)
+        standing = credit_standing(
+            partner=row.partner,
+            as_of=day,
+            exposure_row=row,
+            policy=policies[owner],
+            open_items=items[row.partner_id],
+        )
+        if blocked_only and not standing.is_blocked:
+            continue
+        result.append(standing)
+    return sorted(result, key=lambda standing: (-standing.exposure, standing.partner.name))
+
+
+def credit_exposure_list(
+    *, user: Any, blocked_only: bool = False, as_of: datetime.date | None = None
+) -> list[CreditStanding]:
+    """Standings of the customers (with an exposure row) whose master data the user reads,
+    largest exposure first; `blocked_only`: over the limit or blocked by overdue debt."""
+    partners = Partner.objects.filter(
+        company_id__in=master_data_company_ids(user),
+        kind__in=[PartnerKind.CUSTOMER, PartnerKind.BOTH],
+    )
+    return _standings(partners, as_of, blocked_only)
+
+
+def credit_exposure_list_unscoped(
+    *, blocked_only: bool = False, as_of: datetime.date | None = None
+) -> list[CreditStanding]:
+    """Every customer's standing, for scheduled jobs."""
+    partners = Partner.objects.filter(kind__in=[PartnerKind.CUSTOMER, PartnerKind.BOTH])
+    return _standings(partners, as_of, blocked_only)
+
+
+# ---------------------------------------------------------------- credit exceptions
+
+
+def credit_exception_list(
+    *,
+    user: Any,
+    status: str | None = None,
+    partner_id: int | None = None,
+    company_id: int | None = None,
+) -> QuerySet[CreditException]:
+    """Credit exceptions of the companies the user reads, newest first."""
+    exceptions = scoped(CreditException.objects.all(), user).select_related(
+        "partner", "company", "requested_by", "approved_by", "contract"
+    )
+    if status:
+        exceptions = exceptions.filter(status=status)
+    if partner_id:
+        exceptions = exceptions.filter(partner_id=partner_id)
+    if company_id:
+        exceptions = exceptions.filter(company_id=company_id)
+    return exceptions.order_by("-id")
+
+
+def credit_exception_access(*, user: Any, id: int) -> CreditException:
+    """One exception the user reads; missing and out of scope are both "not found"."""
+    found = (
+        scoped(CreditException.objects.all(), user)
+        .select_related(
+            "partner",
+            "company",
+            "requested_by",
+            "approved_by",
+            "used_by",
+            "contract",
+            "stock_document",
+            "approval_request",
+        )
+        .filter(pk=id)
+        .first()
+    )
+    if found is None:
+        raise NotFound(_("Credit exception not found."))
+    return found
+
+
+def usable_credit_exceptions(
+    *,
+    company_id: int,
+    partner_id: int,
+    on: datetime.date,
+    contract_chain_id: int | None = None,
+    stock_document_id: int | None = None,
+) -> QuerySet[CreditException]:
+    """Approved, unused, unexpired exceptions that may serve a document of `company_id` for
+    `partner_id` (unscoped: the credit check). Most specific first (for this goods issue,
+    then for this contract, then general), then the smallest amount, the earliest expiry."""
+    chain = (
+        Q(contract__isnull=True)
+        if contract_chain_id is None
+        else Q(contract__isnull=True)
+        | Q(contract_id=contract_chain_id)
+        | Q(contract__original_id=contract_chain_id)
+    )
+    document = (
+        Q(stock_document__isnull=True)
+        if stock_document_id is None
+        else Q(stock_document__isnull=True) | Q(stock_document_id=stock_document_id)
+    )
+    return (
+        CreditException.objects.filter(
+            company_id=company_id,
+            partner_id=partner_id,
+            status=CreditExceptionStatus.APPROVED,
+            valid_until__gte=on,
+        )
+        .filter(chain, document)
+        .order_by(
+            F("stock_document_id").asc(nulls_last=True),
+            F("contract_id").asc(nulls_last=True),
+            "amount",
+            "valid_until",
+            "id",
+        )
+    )
+
+
+def sales_contracts_for_exception(
+    *, user: Any, partner_id: int | None = None
+) -> QuerySet[Contract]:
+    """Sales contracts an exception may name (draft, pending or effective; the user's
+    companies)."""
+    contracts = scoped(Contract.objects.all(), user).filter(
+        kind=ContractKind.SALES,
+        status__in=[ContractStatus.DRAFT, ContractStatus.PENDING, ContractStatus.EFFECTIVE],
+    )
+    if partner_id:
+        contracts = contracts.filter(partner_id=partner_id)
+    return contracts.select_related("partner").order_by("-id")
+
+
+# ---------------------------------------------------------------- policies
+
+
+@dataclass(frozen=True)
+class CompanyPolicy:
+    company: Company
+    policy: PolicyValues  # the policy in force for customers the company owns
+    is_own: bool  # the company has its own row (else inherited, or the defaults)
+
+
+def credit_policy_list(*, user: Any) -> list[CompanyPolicy]:
+    """The policy in force for each company the user reads, in tree order."""
+    companies = list(scoped(Company.objects.all(), user, field="pk").order_by("path"))
+    result = []
+    for company in companies:
+        policy = credit_policy_for(company_id=company.pk)
+        result.append(CompanyPolicy(company, policy, policy.company_id == company.pk))
+    return result
+
+
+def credit_policy_get(*, user: Any, company_id: int) -> CompanyPolicy:
+    """One company's policy; NotFound outside the user's scope."""
+    company = scoped(Company.objects.all(), user, field="pk").filter(pk=company_id).first()
+    if company is None:
+        raise NotFound(_("Company not found."))
+    policy = credit_policy_for(company_id=company.pk)
+    return CompanyPolicy(company, policy, policy.company_id == company.pk)
