@@ -1,4 +1,11 @@
 from .contracts import Contract, ContractLine
+from .credit import (
+    CreditDocumentKind,
+    CreditException,
+    CreditExceptionStatus,
+    CreditExposure,
+    CreditPolicy,
+)
 from .master import (
     Commodity,
     CreditChange,
@@ -18,12 +25,18 @@ from .stock import (
     Stocktake,
     StocktakeLine,
 )
+from .warnings import TradingWarning, TradingWarningResponsible, WarningThresholds
 
 __all__ = [
     "Commodity",
     "Contract",
     "ContractLine",
     "CreditChange",
+    "CreditDocumentKind",
+    "CreditException",
+    "CreditExceptionStatus",
+    "CreditExposure",
+    "CreditPolicy",
     "DocumentCounter",
     "Invoice",
     "Partner",
@@ -39,5 +52,8 @@ __all__ = [
     "Stocktake",
     "StocktakeLine",
     "SupplierAdmission",
+    "TradingWarning",
+    "TradingWarningResponsible",
     "Warehouse",
+    "WarningThresholds",
 ]
