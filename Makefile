@@ -89,6 +89,8 @@ bench: deps
 	$(BIN)/python bench/approvals.py --db postgresql --requests 100000
 	$(BIN)/python bench/trading.py --db sqlite
 	$(BIN)/python bench/trading.py --db postgresql
+	$(BIN)/python bench/reports.py --db sqlite
+	$(BIN)/python bench/reports.py --db postgresql
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles qinglian/static/vendor var

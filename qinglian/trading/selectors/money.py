@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from qinglian.core import clock
@@ -37,6 +37,7 @@ from ..models import (
 )
 from ..models.money import OpeningBalance
 from ..permissions import can_read_master_data, scoped
+from .stock import exact_sum, exact_total
 
 ZERO = Decimal("0")
 MONEY = Decimal("0.01")
@@ -405,7 +406,10 @@ def partner_ledger_entries(
     account: str | None = None,
     date_from: datetime.date | None = None,
     date_to: datetime.date | None = None,
+    kind: str | None = None,
 ) -> QuerySet[PartnerLedgerEntry]:
+    """Entries in ledger order; `contract_id` takes every revision of the contract, `kind`
+    is an entry kind (invoice, payment, opening)."""
     entries = scoped(PartnerLedgerEntry.objects.all(), user).select_related(
         "contract", "company", "partner"
     )
@@ -421,7 +425,22 @@ def partner_ledger_entries(
         entries = entries.filter(posting_date__gte=date_from)
     if date_to:
         entries = entries.filter(posting_date__lte=date_to)
+    if kind:
+        entries = entries.filter(kind=kind)
     return entries.order_by("posting_date", "id")
+
+
+@dataclass(frozen=True)
+class EntryTotals:
+    count: int
+    amount: Decimal
+
+
+def partner_ledger_entry_totals(entries: QuerySet[PartnerLedgerEntry]) -> EntryTotals:
+    """How many entries a filtered list (`partner_ledger_entries`) holds and their sum: what a
+    report figure that links to the list adds up to."""
+    sums = entries.order_by().aggregate(count=Count("pk"), amount=exact_sum("amount", 2))
+    return EntryTotals(count=int(sums["count"] or 0), amount=exact_total(sums["amount"], 2))
 
 
 @dataclass(frozen=True)

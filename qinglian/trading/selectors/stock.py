@@ -14,19 +14,21 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import BigIntegerField, Count, F, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Round
 from django.utils.translation import gettext as _
 
 from qinglian.core.errors import NotFound
 from qinglian.org.models import Company
 from qinglian.org.scopes import data_scope
 
-from ..costing import CENT, MILLI, ZERO
-from ..enums import StockDirection, StockEntryKind
-from ..models import Commodity, Warehouse
+from ..costing import CENT, MILLI, ZERO, net_value
+from ..enums import PostingStatus, StockDirection, StockDocumentKind, StockEntryKind
+from ..models import Commodity, Contract, ContractLine, Warehouse
 from ..models.stock import (
     StockBalance,
     StockDocument,
+    StockDocumentLine,
     StockLedgerEntry,
     StockMonthlyTotal,
     StockOpening,
@@ -35,7 +37,7 @@ from ..models.stock import (
 from ..permissions import scoped
 
 
-def _scoped_ids(user: Any, company_ids: Iterable[int] | None) -> list[int] | None:
+def scoped_company_ids(user: Any, company_ids: Iterable[int] | None) -> list[int] | None:
     """The companies to read: those asked for, within the scope (None = the whole scope)."""
     scope = data_scope(user)
     if company_ids is None:
@@ -208,11 +210,20 @@ def stock_ledger_list(
     direction: str | None = None,
     kind: str | None = None,
     caused_by_id: int | None = None,
+    contract_id: int | None = None,
+    contract_line_id: int | None = None,
+    partner_id: int | None = None,
 ) -> QuerySet[StockLedgerEntry]:
     """Ledger entries in ledger order (date, then id), for drill-down: a series (company,
     warehouse, commodity) over a period — a summary cell with `direction` — or every entry of
     a voucher (a document's lines and the revaluations of them), or the revaluations one
     backdated entry caused.
+
+    The reports drill down further by source document: `voucher_type` alone (every receipt or
+    every issue entry), `contract_id` (the goods receipts and issues of a contract, all its
+    revisions), `contract_line_id` (those of one line of it: the same line number in every
+    revision) and `partner_id` (the receipts and issues with that counterparty) — each with
+    the revaluations of those entries, which carry their voucher.
 
     The ledger is indexed by series and date only (see the model): a voucher is looked up
     first and its entries are then read by its company, warehouse, commodities and date — a
@@ -229,10 +240,69 @@ def stock_ledger_list(
     }
     if voucher_type and voucher_id:
         filters.update(_voucher_filters(voucher_type, voucher_id))
+    elif voucher_type:
+        filters["voucher_type"] = voucher_type
     if caused_by_id:
         filters.update(_caused_by_filters(caused_by_id))
     entries = entries.filter(**{name: value for name, value in filters.items() if value})
+    if contract_id or contract_line_id or partner_id:
+        entries = entries.filter(
+            _document_condition(
+                contract_id=contract_id,
+                contract_line_id=contract_line_id,
+                partner_id=partner_id,
+                kind=voucher_type,
+            )
+        )
     return entries.order_by("posting_date", "id")
+
+
+def contract_chain(contract_id: int) -> Q:
+    """Documents (with a `contract` field) of every revision of the contract `contract_id`."""
+    original_id = (
+        Contract.objects.filter(pk=contract_id).values_list("original_id", flat=True).first()
+        or contract_id
+    )
+    return Q(contract_id=original_id) | Q(contract__original_id=original_id)
+
+
+def _document_condition(
+    *,
+    contract_id: int | None,
+    contract_line_id: int | None,
+    partner_id: int | None,
+    kind: str | None,
+) -> Q:
+    """Entries of goods receipts and issues (and their revaluations) of a contract, one of
+    its lines, or a counterparty. Only posted documents (and reversed ones, whose entries stay)
+    have entries."""
+    documents = StockDocument.objects.filter(
+        status__in=[PostingStatus.POSTED, PostingStatus.REVERSED]
+    )
+    line = None
+    if contract_line_id:
+        line = (
+            ContractLine.objects.filter(pk=contract_line_id)
+            .values("contract_id", "line_number")
+            .first()
+        )
+        if line is None:
+            return Q(pk__in=[])
+        contract_id = contract_id or line["contract_id"]
+    if contract_id:
+        documents = documents.filter(contract_chain(contract_id))
+    if partner_id:
+        documents = documents.filter(partner_id=partner_id)
+    kinds = [kind] if kind in StockDocumentKind.values else list(StockDocumentKind.values)
+    documents = documents.filter(kind__in=kinds)
+    condition = Q(voucher_type__in=kinds, voucher_id__in=Subquery(documents.values("pk")))
+    if line is not None:
+        lines = StockDocumentLine.objects.filter(
+            document__in=Subquery(documents.values("pk")),
+            contract_line__line_number=line["line_number"],
+        )
+        condition &= Q(voucher_line_id__in=Subquery(lines.values("pk")))
+    return condition
 
 
 def _voucher_filters(voucher_type: str, voucher_id: int) -> dict[str, Any]:
@@ -287,22 +357,110 @@ def stock_quantity_at(
     return series_state_at(company_id, (warehouse_id, commodity_id), on)
 
 
-def _exact(expression: str, places: int) -> str:
+def exact_sql(expression: str, places: int) -> str:
     """A decimal SQL expression made safe to SUM: SQLite keeps decimal columns as floating
     point, and its SUM over many rows drifts by cents, so there each value is summed as a
-    whole number of its smallest unit (`_summed` turns the sum back)."""
+    whole number of its smallest unit (`exact_total` turns the sum back)."""
     if connection.vendor == "sqlite":
         return f"CAST(ROUND(({expression}) * {10**places}) AS INTEGER)"
     return expression
 
 
-def _summed(value: Any, places: int) -> Decimal:
-    """A SUM of `_exact` as a Decimal with `places` decimals."""
+def exact_total(value: Any, places: int) -> Decimal:
+    """A SUM of `exact_sql` (or of `exact_sum`) as a Decimal with `places` decimals."""
     if value is None:
         return Decimal(0).scaleb(-places)
     if connection.vendor == "sqlite":
         return Decimal(int(value)).scaleb(-places)
     return Decimal(value).quantize(Decimal(1).scaleb(-places))
+
+
+def exact_sum(field: str, places: int) -> Sum:
+    """`Sum(field)` for the ORM, exact on SQLite too (see `exact_sql`; read the result with
+    `exact_total`)."""
+    if connection.vendor == "sqlite":
+        scaled = Round(F(field) * Value(10**places))
+        return Sum(Cast(scaled, output_field=BigIntegerField()))
+    return Sum(field)
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """The sums of a filtered list of ledger entries (what a drill-down page shows under the
+    list). `amount` and `net_amount` — the document lines' amounts incl. and excl. VAT — only
+    for lists restricted to goods receipts and issues (None otherwise)."""
+
+    count: int
+    quantity: Decimal
+    value: Decimal
+    amount: Decimal | None = None
+    net_amount: Decimal | None = None
+
+
+def stock_ledger_totals(
+    entries: QuerySet[StockLedgerEntry], *, with_amounts: bool = False
+) -> LedgerTotals:
+    """Count, quantity and value of `entries` (a `stock_ledger_list`), and with `with_amounts`
+    the amounts of their document lines (revaluations carry none: they revalue an entry whose
+    line is already counted)."""
+    sums = entries.order_by().aggregate(
+        count=Count("pk"),
+        quantity=exact_sum("quantity", 3),
+        value=exact_sum("value", 2),
+    )
+    amount = net_amount = None
+    if with_amounts:
+        amount, net_amount = ZERO, ZERO
+        for quantity, unit_price, line_amount, tax_rate in _document_lines_of(entries):
+            amount += line_amount
+            net_amount += net_value(quantity, unit_price, tax_rate)
+    return LedgerTotals(
+        count=int(sums["count"] or 0),
+        quantity=exact_total(sums["quantity"], 3),
+        value=exact_total(sums["value"], 2),
+        amount=amount,
+        net_amount=net_amount,
+    )
+
+
+def _document_lines_of(entries: QuerySet[StockLedgerEntry]) -> Iterable[tuple[Any, ...]]:
+    """(quantity, unit price, amount, VAT rate) of the document lines of the receipt and issue
+    entries among `entries`, streamed."""
+    line_ids = (
+        entries.order_by()
+        .filter(kind__in=StockDocumentKind.values, voucher_type__in=StockDocumentKind.values)
+        .values("voucher_line_id")
+    )
+    return (
+        StockDocumentLine.objects.filter(pk__in=Subquery(line_ids))
+        .annotate(rate=Coalesce("contract_line__tax_rate", "commodity__tax_rate"))
+        .values_list("quantity", "unit_price", "amount", "rate")
+        .iterator(chunk_size=2000)
+    )
+
+
+def stock_entry_amounts(entries: Iterable[StockLedgerEntry]) -> None:
+    """Set `amount` and `net_amount` (incl. and excl. VAT) on each receipt and issue entry
+    from its document line; None on the others (revaluations, stocktakes, openings)."""
+    found = list(entries)
+    line_ids = {
+        e.voucher_line_id
+        for e in found
+        if e.kind in StockDocumentKind.values and e.voucher_line_id is not None
+    }
+    lines = {
+        pk: (amount, net_value(quantity, unit_price, rate))
+        for pk, quantity, unit_price, amount, rate in StockDocumentLine.objects.filter(
+            pk__in=line_ids
+        )
+        .annotate(rate=Coalesce("contract_line__tax_rate", "commodity__tax_rate"))
+        .values_list("pk", "quantity", "unit_price", "amount", "rate")
+    }
+    for entry in found:
+        figures = None
+        if entry.kind in StockDocumentKind.values and entry.voucher_line_id is not None:
+            figures = lines.get(entry.voucher_line_id)
+        entry.amount, entry.net_amount = figures or (None, None)  # type: ignore[attr-defined]
 
 
 def _rows(statement: str, params: list[Any]) -> list[tuple[Any, ...]]:
@@ -324,21 +482,21 @@ def series_state_at(
     month = on.replace(day=1)
     series = [company_id, warehouse_id, commodity_id]
     ((in_q, out_q, in_v, out_v),) = _rows(
-        f"SELECT SUM({_exact('in_quantity', 3)}), SUM({_exact('out_quantity', 3)}), "  # noqa: S608
-        f"SUM({_exact('in_value', 2)}), SUM({_exact('out_value', 2)}) "
+        f"SELECT SUM({exact_sql('in_quantity', 3)}), SUM({exact_sql('out_quantity', 3)}), "  # noqa: S608
+        f"SUM({exact_sql('in_value', 2)}), SUM({exact_sql('out_value', 2)}) "
         f"FROM {_table(StockMonthlyTotal)} WHERE company_id = %s AND warehouse_id = %s "
         "AND commodity_id = %s AND month < %s",
         [*series, month],
     )
     ((quantity, value),) = _rows(
-        f"SELECT SUM({_exact('quantity', 3)}), SUM({_exact('value', 2)}) "  # noqa: S608
+        f"SELECT SUM({exact_sql('quantity', 3)}), SUM({exact_sql('value', 2)}) "  # noqa: S608
         f"FROM {_table(StockLedgerEntry)} WHERE company_id = %s AND warehouse_id = %s "
         "AND commodity_id = %s AND posting_date >= %s AND posting_date <= %s",
         [*series, month, on],
     )
     return (
-        _summed(in_q, 3) - _summed(out_q, 3) + _summed(quantity, 3),
-        _summed(in_v, 2) - _summed(out_v, 2) + _summed(value, 2),
+        exact_total(in_q, 3) - exact_total(out_q, 3) + exact_total(quantity, 3),
+        exact_total(in_v, 2) - exact_total(out_v, 2) + exact_total(value, 2),
     )
 
 
@@ -348,21 +506,21 @@ def stock_balance_mismatches(company_id: int | None = None) -> list[dict[str, An
     where = "WHERE company_id = %s" if company_id is not None else ""
     params = [company_id] if company_id is not None else []
     sums = {
-        (row[0], row[1], row[2]): (_summed(row[3], 3), _summed(row[4], 2))
+        (row[0], row[1], row[2]): (exact_total(row[3], 3), exact_total(row[4], 2))
         for row in _rows(
             "SELECT company_id, warehouse_id, commodity_id, "  # noqa: S608
-            f"SUM({_exact('quantity', 3)}), SUM({_exact('value', 2)}) "
+            f"SUM({exact_sql('quantity', 3)}), SUM({exact_sql('value', 2)}) "
             f"FROM {_table(StockLedgerEntry)} {where} "
             "GROUP BY company_id, warehouse_id, commodity_id",
             params,
         )
     }
     monthly = {
-        (row[0], row[1], row[2]): (_summed(row[3], 3), _summed(row[4], 2))
+        (row[0], row[1], row[2]): (exact_total(row[3], 3), exact_total(row[4], 2))
         for row in _rows(
             "SELECT company_id, warehouse_id, commodity_id, "  # noqa: S608
-            f"SUM({_exact('in_quantity - out_quantity', 3)}), "
-            f"SUM({_exact('in_value - out_value', 2)}) "
+            f"SUM({exact_sql('in_quantity - out_quantity', 3)}), "
+            f"SUM({exact_sql('in_value - out_value', 2)}) "
             f"FROM {_table(StockMonthlyTotal)} {where} "
             "GROUP BY company_id, warehouse_id, commodity_id",
             params,
@@ -462,7 +620,7 @@ def psi_summary(
     postings keep equal to the ledger, and the partial months at the edges from the ledger."""
     if date_to < date_from:
         return []
-    companies = _scoped_ids(user, company_ids)
+    companies = scoped_company_ids(user, company_ids)
     if companies is not None and not companies:
         return []
     first_month = _month_start(date_from)
@@ -489,12 +647,12 @@ def psi_summary(
         (full_start, full_end) if has_full else None,
     ):
         row = row_for(entry[0], entry[1], entry[2])
-        row.opening_quantity += _summed(entry[3], 3)
-        row.opening_value += _summed(entry[4], 2)
-        row.in_quantity += _summed(entry[5], 3)
-        row.in_value += _summed(entry[6], 2)
-        row.out_quantity += _summed(entry[7], 3)
-        row.out_value += _summed(entry[8], 2)
+        row.opening_quantity += exact_total(entry[3], 3)
+        row.opening_value += exact_total(entry[4], 2)
+        row.in_quantity += exact_total(entry[5], 3)
+        row.in_value += exact_total(entry[6], 2)
+        row.out_quantity += exact_total(entry[7], 3)
+        row.out_value += exact_total(entry[8], 2)
 
     # 2. the ledger for the partial months: from the first month's start to the period's
     #    start (opening), and the period's days outside whole months (in and out) — read series
@@ -508,12 +666,12 @@ def psi_summary(
             continue
         for entry in _ledger_edge(companies, warehouse_ids, commodity_ids, start, end, date_from):
             row = row_for(entry[0], entry[1], entry[2])
-            row.opening_quantity += _summed(entry[3], 3)
-            row.opening_value += _summed(entry[4], 2)
-            row.in_quantity += _summed(entry[5], 3)
-            row.in_value += _summed(entry[6], 2)
-            row.out_quantity += _summed(entry[7], 3)
-            row.out_value += _summed(entry[8], 2)
+            row.opening_quantity += exact_total(entry[3], 3)
+            row.opening_value += exact_total(entry[4], 2)
+            row.in_quantity += exact_total(entry[5], 3)
+            row.in_value += exact_total(entry[6], 2)
+            row.out_quantity += exact_total(entry[7], 3)
+            row.out_value += exact_total(entry[8], 2)
 
     result = [row for row in rows.values() if not row.is_empty()]
     _name_rows(result)
@@ -571,7 +729,7 @@ def _monthly_part(
         (within, "m.out_value", 2),
     ]
     sums = ", ".join(
-        f"SUM(CASE WHEN {when} THEN {_exact(expression, places)} ELSE 0 END)"
+        f"SUM(CASE WHEN {when} THEN {exact_sql(expression, places)} ELSE 0 END)"
         for when, expression, places in columns
     )
     params: list[Any] = []
@@ -611,7 +769,7 @@ def _ledger_edge(
         ("e.posting_date >= %s AND e.direction = %s", [period_start, outgoing], "-e.value", 2),
     ]
     sums = ", ".join(
-        f"SUM(CASE WHEN {when} THEN {_exact(expression, places)} ELSE 0 END)"
+        f"SUM(CASE WHEN {when} THEN {exact_sql(expression, places)} ELSE 0 END)"
         for when, _params, expression, places in columns
     )
     params: list[Any] = [value for _when, values, _e, _p in columns for value in values]

@@ -16,6 +16,15 @@ from qinglian.org.scopes import data_scope
 # (heading, [(label, url name)]): every page checks its own permissions; this only lists them.
 SECTIONS: list[tuple[Promise, list[tuple[Promise, str]]]] = [
     (
+        _("Control"),
+        [
+            (_("Warnings"), "trading:warning_list"),
+            (_("Customer credit"), "trading:credit_list"),
+            (_("Credit exceptions"), "trading:credit_exception_list"),
+            (_("Reports"), "trading:report_index"),
+        ],
+    ),
+    (
         _("Contracts"),
         [(_("Purchase and sales contracts"), "trading:contract_list")],
     ),

@@ -3,6 +3,7 @@ ledger and opening balances. Thin: scoped selectors read, one service call per P
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -10,21 +11,30 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
+from django.utils.dateparse import parse_date
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from qinglian.core import clock
 from qinglian.core.errors import NotFound
 from qinglian.core.workbook import MAX_FILE_BYTES, MAX_ROWS_PER_SHEET, XLSX_CONTENT_TYPE
 from qinglian.org.scopes import can_read_audit
 
 from .. import forms_money as forms
-from ..enums import ApprovedPostingStatus, PaymentDirection, PostingStatus
-from ..models import Invoice, Payment
+from ..enums import (
+    ApprovedPostingStatus,
+    PartnerAccount,
+    PartnerEntryKind,
+    PaymentDirection,
+    PostingStatus,
+)
+from ..models import Contract, Invoice, Payment
 from ..models.money import OpeningBalance
-from ..permissions import TradingAction, can, companies_for
+from ..permissions import TradingAction, can, companies_for, scoped
 from ..selectors import contracts as contract_selectors
 from ..selectors import money as selectors
+from ..selectors import reports as report_selectors
 from ..services import money as services
 from .contracts import act, attempt, page_of, posted, require, require_GET_or_POST, version_of
 
@@ -431,15 +441,98 @@ def partner_ledger(request: HttpRequest) -> HttpResponse:
     )
 
 
+DRILL_PARAMETERS = ("contract", "account", "kind", "date_from", "date_to", "as_of", "bucket")
+
+
+def _drill_filters(request: HttpRequest) -> dict[str, Any]:
+    """The drill-down filters a report's link opens the page with (no field of their own):
+    the entries by contract, account, kind and dates; the open items on a day, one bucket."""
+    get = request.GET
+    account = get.get("account", "")
+    kind = get.get("kind", "")
+    bucket = get.get("bucket", "")
+    return {
+        "contract_id": _int(get.get("contract")),
+        "account": account if account in PartnerAccount.values else None,
+        "kind": kind if kind in PartnerEntryKind.values else None,
+        "date_from": parse_date(get.get("date_from") or "")
+        if _is_date(get.get("date_from"))
+        else None,
+        "date_to": parse_date(get.get("date_to") or "") if _is_date(get.get("date_to")) else None,
+        "as_of": parse_date(get.get("as_of") or "") if _is_date(get.get("as_of")) else None,
+        "bucket": bucket if bucket in report_selectors.AGEING_KEYS | {"overdue"} else None,
+    }
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_date(value: Any) -> bool:
+    try:
+        return bool(value) and parse_date(value) is not None
+    except ValueError:
+        return False
+
+
+def _open_items(
+    request: HttpRequest, partner_id: int, company_id: int | None, drill: dict[str, Any]
+) -> list[Any]:
+    """The open items on the day (today by default): all, or one ageing bucket's — the items
+    an ageing figure adds up ("overdue": every overdue bucket)."""
+    as_of = drill["as_of"] or clock.today()
+    bucket = drill["bucket"]
+    if bucket == "overdue":
+        return [
+            item
+            for key in report_selectors.OVERDUE_KEYS
+            for item in report_selectors.open_items_in_bucket(
+                user=request.user,
+                partner_id=partner_id,
+                company_id=company_id,
+                as_of=as_of,
+                bucket=key,
+            )
+        ]
+    return report_selectors.open_items_in_bucket(
+        user=request.user,
+        partner_id=partner_id,
+        company_id=company_id,
+        as_of=as_of,
+        bucket=bucket,
+        account=drill["account"] or (PartnerAccount.RECEIVABLE if bucket else None),
+    )
+
+
 @login_required
 @require_GET
 def partner_ledger_detail(request: HttpRequest, partner_id: int) -> HttpResponse:
     partner = selectors.partner_ledger_access(user=request.user, partner_id=partner_id)
     form = forms.LedgerFilterForm(request.GET, user=request.user)
     company_id = form.value("company")
+    drill = _drill_filters(request)
     entries = selectors.partner_ledger_entries(
-        user=request.user, partner_id=partner.pk, company_id=company_id
-    ).order_by("-posting_date", "-id")
+        user=request.user,
+        partner_id=partner.pk,
+        company_id=company_id,
+        contract_id=drill["contract_id"],
+        account=drill["account"],
+        kind=drill["kind"],
+        date_from=drill["date_from"],
+        date_to=drill["date_to"],
+    )
+    is_filtered = any(
+        drill[name] for name in ("contract_id", "account", "kind", "date_from", "date_to")
+    )
+    open_items = _open_items(request, partner.pk, company_id, drill)
+    contract = (
+        scoped(Contract.objects.all(), request.user).filter(pk=drill["contract_id"]).first()
+        if drill["contract_id"]
+        else None
+    )
     return render(
         request,
         "trading/money/ledger_detail.html",
@@ -452,10 +545,17 @@ def partner_ledger_detail(request: HttpRequest, partner_id: int) -> HttpResponse
             "contracts": selectors.partner_contract_balances(
                 user=request.user, partner_id=partner.pk, company_id=company_id
             ),
-            "open_items": selectors.open_items(
-                user=request.user, partner_id=partner.pk, company_id=company_id
-            ),
-            "page_obj": page_of(request, entries),
+            "open_items": open_items,
+            "open_items_total": sum((item.outstanding for item in open_items), Decimal("0")),
+            "open_items_as_of": drill["as_of"] or clock.today(),
+            "bucket_label": report_selectors.bucket_label(drill["bucket"]),
+            "entry_totals": selectors.partner_ledger_entry_totals(entries) if is_filtered else None,
+            "drill": drill,
+            "drill_contract": contract,
+            "drill_hidden": [
+                (name, request.GET[name]) for name in DRILL_PARAMETERS if request.GET.get(name)
+            ],
+            "page_obj": page_of(request, entries.order_by("-posting_date", "-id")),
         },
     )
 

@@ -9,6 +9,7 @@ not send it (the services check again).
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils.http import content_disposition_header
@@ -35,6 +36,7 @@ from qinglian.core.workbook import XLSX_CONTENT_TYPE
 from qinglian.org.models import Company
 from qinglian.org.scopes import can_read_audit
 
+from .. import exports
 from .. import forms_stock as forms
 from ..enums import (
     ApprovedPostingStatus,
@@ -43,9 +45,9 @@ from ..enums import (
     StockEntryKind,
     StocktakeKind,
 )
-from ..models import Contract, Warehouse
+from ..models import Contract, ContractLine, Partner, Warehouse
 from ..models.stock import StockDocument, Stocktake
-from ..permissions import TradingAction, can, can_read, companies_for
+from ..permissions import TradingAction, can, can_read, can_read_master_data, companies_for
 from ..selectors import stock as selectors
 from ..services import stock as services
 
@@ -554,26 +556,120 @@ def stock_balance_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _ledger_filters(request: HttpRequest, form: forms.LedgerFilterForm) -> dict[str, Any]:
+    """The ledger list's filters: the form's, and the drill-down's from the reports (company,
+    contract, contract line, counterparty), which have no field of their own."""
+    return {
+        "company_id": _int(request.GET.get("company")),
+        "warehouse_id": form.value("warehouse"),
+        "commodity_id": form.value("commodity"),
+        "date_from": form.value("date_from"),
+        "date_to": form.value("date_to"),
+        "direction": form.value("direction") or None,
+        "kind": form.value("kind") or None,
+        "voucher_type": form.value("voucher_type") or None,
+        "voucher_id": form.value("voucher_id"),
+        "caused_by_id": form.value("caused_by"),
+        "contract_id": _int(request.GET.get("contract")),
+        "contract_line_id": _int(request.GET.get("contract_line")),
+        "partner_id": _int(request.GET.get("partner")),
+    }
+
+
+DRILL_PARAMETERS = ("company", "contract", "contract_line", "partner")
+
+
+def _drill_context(request: HttpRequest, filters: dict[str, Any]) -> dict[str, Any]:
+    """What the page says about the drill-down filters it was opened with (names only of what
+    the user may read; the filters themselves are scoped by the selector)."""
+    user = request.user
+    hidden = [(name, request.GET[name]) for name in DRILL_PARAMETERS if _int(request.GET.get(name))]
+    labels = []
+    if filters["company_id"] and can_read(user, filters["company_id"]):
+        company = Company.objects.filter(pk=filters["company_id"]).first()
+        labels.append(_("Company: %(name)s") % {"name": company.name if company else "—"})
+    contract_id, line_number = filters["contract_id"], None
+    if filters["contract_line_id"]:
+        found = (
+            ContractLine.objects.filter(pk=filters["contract_line_id"])
+            .values_list("contract_id", "line_number")
+            .first()
+        )
+        if found:
+            contract_id, line_number = contract_id or found[0], found[1]
+    contract = Contract.objects.filter(pk=contract_id).first() if contract_id else None
+    if contract is not None and can_read(user, contract.company_id):
+        label = _("Contract: %(number)s") % {"number": contract}
+        if line_number:
+            label += " · " + _("line %(number)d") % {"number": line_number}
+        labels.append(label)
+    partner = (
+        Partner.objects.filter(pk=filters["partner_id"]).first() if filters["partner_id"] else None
+    )
+    if partner is not None and can_read_master_data(user, partner.company_id):
+        labels.append(_("Counterparty: %(name)s") % {"name": partner.name})
+    return {"drill_hidden": hidden, "drill_labels": labels}
+
+
+def _restricted_to_documents(filters: dict[str, Any]) -> bool:
+    """Only goods receipts and issues are listed: their lines' amounts can be added up."""
+    return bool(
+        filters["contract_id"]
+        or filters["contract_line_id"]
+        or filters["partner_id"]
+        or filters["voucher_type"] in StockDocumentKind.values
+        or filters["kind"] in StockDocumentKind.values
+    )
+
+
 @login_required
 @require_GET
 def stock_ledger_list(request: HttpRequest) -> HttpResponse:
     form = forms.LedgerFilterForm(request.GET, user=request.user)
-    entries = selectors.stock_ledger_list(
-        user=request.user,
-        company_id=_int(request.GET.get("company")),
-        warehouse_id=form.value("warehouse"),
-        commodity_id=form.value("commodity"),
-        date_from=form.value("date_from"),
-        date_to=form.value("date_to"),
-        direction=form.value("direction") or None,
-        kind=form.value("kind") or None,
-        voucher_type=form.value("voucher_type") or None,
-        voucher_id=form.value("voucher_id"),
-        caused_by_id=form.value("caused_by"),
-    ).select_related("warehouse", "commodity")
-    page = _page(request, entries, LEDGER_PAGE_SIZE)
+    filters = _ledger_filters(request, form)
+    entries = selectors.stock_ledger_list(user=request.user, **filters)
+    is_filtered = any(value for value in filters.values())
+    with_amounts = _restricted_to_documents(filters)
+    page = _page(request, entries.select_related("warehouse", "commodity"), LEDGER_PAGE_SIZE)
     page.object_list = _with_sources(page.object_list)
-    return render(request, "trading/stock/ledger_list.html", {"form": form, "page_obj": page})
+    if with_amounts:
+        selectors.stock_entry_amounts(page.object_list)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "trading/stock/ledger_list.html",
+        {
+            "form": form,
+            "page_obj": page,
+            "show_amounts": with_amounts,
+            "totals": selectors.stock_ledger_totals(entries, with_amounts=with_amounts)
+            if is_filtered
+            else None,
+            "export_query": query.urlencode(),
+            **_drill_context(request, filters),
+        },
+    )
+
+
+@login_required
+@require_GET
+def stock_ledger_export(request: HttpRequest) -> FileResponse:
+    """The filtered ledger as .xlsx, every entry (streamed from the database and written in
+    constant memory: see qinglian/trading/exports.py)."""
+    form = forms.LedgerFilterForm(request.GET, user=request.user)
+    filters = _ledger_filters(request, form)
+    entries = selectors.stock_ledger_list(user=request.user, **filters)
+    labels = _drill_context(request, filters)["drill_labels"]
+    parameters = [
+        *labels,
+        *(
+            exports.parameter(form.fields[name].label or name, form.value(name))
+            for name in ("date_from", "date_to", "direction", "kind")
+            if form.value(name)
+        ),
+    ]
+    return exports.ledger_xlsx(entries, parameters)
 
 
 def _int(value: Any) -> int | None:
@@ -624,7 +720,13 @@ def stock_summary(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "trading/stock/summary.html",
-        {"form": form, "rows": rows, "date_from": date_from, "date_to": date_to},
+        {
+            "form": form,
+            "rows": rows,
+            "date_from": date_from,
+            "date_to": date_to,
+            "date_before": date_from - datetime.timedelta(days=1),
+        },
     )
 
 
@@ -708,6 +810,7 @@ urlpatterns: list[URLPattern] = [
     path("stock/stocktakes/<int:pk>/submit/", stocktake_submit, name="stocktake_submit"),
     path("stock/stocktakes/<int:pk>/cancel/", stocktake_cancel, name="stocktake_cancel"),
     path("stock/ledger/", stock_ledger_list, name="stock_ledger_list"),
+    path("stock/ledger/export/", stock_ledger_export, name="stock_ledger_export"),
     path("stock/summary/", stock_summary, name="stock_summary"),
     path("stock/openings/", stock_opening_list, name="stock_opening_list"),
     path("stock/openings/import/", stock_opening_import, name="stock_opening_import"),
