@@ -1,6 +1,6 @@
 from django.urls import URLPattern
 
-from .views import contracts, home, master, money, stock
+from .views import contracts, credit, home, master, money, reports, stock, warnings
 
 app_name = "trading"
 
@@ -10,4 +10,7 @@ urlpatterns: list[URLPattern] = [
     *contracts.urlpatterns,
     *stock.urlpatterns,
     *money.urlpatterns,
+    *warnings.urlpatterns,
+    *credit.urlpatterns,
+    *reports.urlpatterns,
 ]
