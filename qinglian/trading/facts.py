@@ -20,9 +20,10 @@ from __future__ import annotations
 import datetime
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Coalesce, ExtractYear, TruncDate, TruncMonth
@@ -106,6 +107,31 @@ def _chunks(ids: Iterable[int], size: int = CHUNK) -> Iterator[list[int]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+FactT = TypeVar("FactT")
+
+
+def _stream(
+    rows: QuerySet[Any, tuple[Any, ...]],
+    fact: Callable[[tuple[Any, ...]], FactT],
+    *selections: tuple[Iterable[int] | None, Callable[[list[int]], Q]],
+) -> Iterator[FactT]:
+    """`fact(row)` for the rows of the first selection given — its ids, and the condition that
+    picks the rows of a chunk of them — or for every row when none is given."""
+    for ids, condition in selections:
+        if ids is not None:
+            for chunk in _chunks(sorted(set(ids))):
+                for row in rows.filter(condition(chunk)).iterator(chunk_size=CHUNK):
+                    yield fact(row)
+            return
+    for row in rows.iterator(chunk_size=CHUNK):
+        yield fact(row)
+
+
+def _of_contract_chains(chunk: list[int]) -> Q:
+    """Documents against any revision of the contracts whose first revisions are `chunk`."""
+    return Q(contract_id__in=chunk) | Q(contract__original_id__in=chunk)
 
 
 # ---------------------------------------------------------------- normalisation (pure)
@@ -387,21 +413,13 @@ def contract_facts(
         .order_by("id")
         .values_list(*_CONTRACT_FIELDS)
     )
-    if contract_ids is not None:
-        for chunk in _chunks(sorted(set(contract_ids))):
-            for row in rows.filter(pk__in=chunk):
-                yield _contract_fact(row)
-    elif chain_ids is not None:
-        for chunk in _chunks(sorted(set(chain_ids))):
-            for row in rows.filter(Q(pk__in=chunk) | Q(original_id__in=chunk)):
-                yield _contract_fact(row)
-    elif partner_ids is not None:
-        for chunk in _chunks(sorted(set(partner_ids))):
-            for row in rows.filter(partner_id__in=chunk):
-                yield _contract_fact(row)
-    else:
-        for row in rows.iterator(chunk_size=CHUNK):
-            yield _contract_fact(row)
+    yield from _stream(
+        rows,
+        _contract_fact,
+        (contract_ids, lambda chunk: Q(pk__in=chunk)),
+        (chain_ids, lambda chunk: Q(pk__in=chunk) | Q(original_id__in=chunk)),
+        (partner_ids, lambda chunk: Q(partner_id__in=chunk)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,21 +590,13 @@ def stock_document_facts(
         values[7] = values[7] or values[6]
         return StockDocumentFact(*values)  # type: ignore[arg-type]
 
-    if document_ids is not None:
-        for chunk in _chunks(sorted(set(document_ids))):
-            for row in rows.filter(pk__in=chunk):
-                yield fact(row)
-    elif chain_ids is not None:
-        for chunk in _chunks(sorted(set(chain_ids))):
-            for row in rows.filter(Q(contract_id__in=chunk) | Q(contract__original_id__in=chunk)):
-                yield fact(row)
-    elif partner_ids is not None:
-        for chunk in _chunks(sorted(set(partner_ids))):
-            for row in rows.filter(partner_id__in=chunk).iterator(chunk_size=CHUNK):
-                yield fact(row)
-    else:
-        for row in rows.iterator(chunk_size=CHUNK):
-            yield fact(row)
+    yield from _stream(
+        rows,
+        fact,
+        (document_ids, lambda chunk: Q(pk__in=chunk)),
+        (chain_ids, _of_contract_chains),
+        (partner_ids, lambda chunk: Q(partner_id__in=chunk)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1023,17 +1033,12 @@ def invoice_facts(
         values[7] = values[7] or values[6]
         return InvoiceFact(*values)  # type: ignore[arg-type]
 
-    if invoice_ids is not None:
-        for chunk in _chunks(sorted(set(invoice_ids))):
-            for row in rows.filter(pk__in=chunk):
-                yield fact(row)
-    elif chain_ids is not None:
-        for chunk in _chunks(sorted(set(chain_ids))):
-            for row in rows.filter(Q(contract_id__in=chunk) | Q(contract__original_id__in=chunk)):
-                yield fact(row)
-    else:
-        for row in rows.iterator(chunk_size=CHUNK):
-            yield fact(row)
+    yield from _stream(
+        rows,
+        fact,
+        (invoice_ids, lambda chunk: Q(pk__in=chunk)),
+        (chain_ids, _of_contract_chains),
+    )
 
 
 def same_amount_and_date_invoice_ids(
@@ -1146,21 +1151,13 @@ def payment_facts(
         values[6] = values[6] or values[5]
         return PaymentFact(*values)  # type: ignore[arg-type]
 
-    if payment_ids is not None:
-        for chunk in _chunks(sorted(set(payment_ids))):
-            for row in rows.filter(pk__in=chunk):
-                yield fact(row)
-    elif chain_ids is not None:
-        for chunk in _chunks(sorted(set(chain_ids))):
-            for row in rows.filter(Q(contract_id__in=chunk) | Q(contract__original_id__in=chunk)):
-                yield fact(row)
-    elif partner_ids is not None:
-        for chunk in _chunks(sorted(set(partner_ids))):
-            for row in rows.filter(partner_id__in=chunk).iterator(chunk_size=CHUNK):
-                yield fact(row)
-    else:
-        for row in rows.iterator(chunk_size=CHUNK):
-            yield fact(row)
+    yield from _stream(
+        rows,
+        fact,
+        (payment_ids, lambda chunk: Q(pk__in=chunk)),
+        (chain_ids, _of_contract_chains),
+        (partner_ids, lambda chunk: Q(partner_id__in=chunk)),
+    )
 
 
 def opening_payables() -> dict[tuple[int, int], Decimal]:
