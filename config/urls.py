@@ -13,6 +13,7 @@ urlpatterns = [
     path("approvals/", include("qinglian.approvals.urls")),
     path("trading/", include("qinglian.trading.urls")),
     path("supervision/", include("qinglian.supervision.urls")),
+    path("legacy/", include("qinglian.legacy.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/", api.urls),

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "qinglian.approvals",
     "qinglian.trading",
     "qinglian.supervision",
+    "qinglian.legacy",
     "qinglian.portal",
 ]
 

@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from qinglian.core.models import Imported
+
 from .definitions import Definition
 from .enums import (
     ActionKind,
@@ -91,7 +93,7 @@ class TemplateVersion(models.Model):
 _parsed_definitions: dict[tuple[int | None, object], Definition] = {}
 
 
-class ApprovalRequest(models.Model):
+class ApprovalRequest(Imported, models.Model):
     serial = models.CharField(_("number"), max_length=32, unique=True)
     company = models.ForeignKey(
         "org.Company", verbose_name=_("company"), on_delete=models.PROTECT, related_name="+"
@@ -141,6 +143,9 @@ class ApprovalRequest(models.Model):
                 fields=["document_type", "document_id"],
                 condition=~Q(document_type="") & Q(status__in=["in_progress", "returned"]),
                 name="approvals_one_open_request_per_document",
+            ),
+            models.UniqueConstraint(
+                fields=["source_id"], condition=~Q(source_id=""), name="approvals_request_source_id"
             ),
         ]
         indexes = [

@@ -8,13 +8,13 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from qinglian.core.models import TimeStampedModel
+from qinglian.core.models import Imported, TimeStampedModel
 from qinglian.core.uscc import validate_uscc
 
 from .enums import CompanyKind, ProjectStatus, RoleCode
 
 
-class Company(TimeStampedModel):
+class Company(Imported, TimeStampedModel):
     """A node of the group's company tree. `path` is the materialised path of ids ("/1/4/")."""
 
     code = models.CharField(_("code"), max_length=32, unique=True)
@@ -47,14 +47,17 @@ class Company(TimeStampedModel):
                 condition=Q(kind=CompanyKind.GROUP, parent__isnull=True)
                 | Q(kind=CompanyKind.SUBSIDIARY, parent__isnull=False),
                 name="org_company_group_is_root",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["source_id"], condition=~Q(source_id=""), name="org_company_source_id"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
 
 
-class Department(TimeStampedModel):
+class Department(Imported, TimeStampedModel):
     company = models.ForeignKey(
         Company, verbose_name=_("company"), on_delete=models.PROTECT, related_name="departments"
     )
@@ -87,6 +90,11 @@ class Department(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["company", "code"], name="org_department_code_unique"),
             models.UniqueConstraint(
+                fields=["company", "source_id"],
+                condition=~Q(source_id=""),
+                name="org_department_source_id",
+            ),
+            models.UniqueConstraint(
                 fields=["company", "parent", "name"], name="org_department_name_unique"
             ),
         ]
@@ -99,7 +107,7 @@ class QinglianUserManager(UserManager["User"]):
     pass
 
 
-class User(AbstractUser):
+class User(Imported, AbstractUser):
     """An employee. Logs in with `username`; belongs to one company and department."""
 
     first_name = None  # type: ignore[assignment]
@@ -133,6 +141,11 @@ class User(AbstractUser):
         ordering = ["employee_number"]
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_id"], condition=~Q(source_id=""), name="org_user_source_id"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}（{self.employee_number}）" if self.name else self.username

@@ -52,4 +52,7 @@ def navigation_for(scope: DataScope) -> list[NavItem]:
     if RoleCode.IT_ADMIN in roles:
         items.append(NavItem(_("Roles"), "org:role_list", "org"))
         items.append(NavItem(_("Import"), "org:import", "org"))
+    if scope.is_group_wide and roles & {RoleCode.IT_ADMIN, RoleCode.INSPECTOR}:
+        # loading the old systems' history is group-wide work (the page checks again)
+        items.append(NavItem(_("Legacy intake"), "legacy:import", "legacy"))
     return items

@@ -34,3 +34,20 @@ def test_trading_roles_and_oversight_get_purchase_sales_inventory():
     for role in (RoleCode.PURCHASER, RoleCode.WAREHOUSE_KEEPER, RoleCode.FINANCE, RoleCode.AUDITOR):
         assert "trading:home" in _targets(role)
     assert "trading:home" not in _targets(RoleCode.HANDLER)
+
+
+def test_legacy_intake_is_for_group_wide_it_administrators_and_inspectors():
+    def targets(role: str, *, group_wide: bool) -> list[str]:
+        scope = DataScope(
+            user_id=1,
+            read_company_ids=frozenset({10}),
+            roles_by_company={10: frozenset({role})},
+            is_group_wide=group_wide,
+        )
+        return [item.url_name for item in navigation_for(scope)]
+
+    assert "legacy:import" in targets(RoleCode.IT_ADMIN, group_wide=True)
+    assert "legacy:import" in targets(RoleCode.INSPECTOR, group_wide=True)
+    assert "legacy:import" not in targets(RoleCode.IT_ADMIN, group_wide=False)
+    assert "legacy:import" not in targets(RoleCode.AUDITOR, group_wide=True)
+    assert "legacy:import" not in targets(RoleCode.PURCHASER, group_wide=True)

@@ -11,12 +11,12 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from qinglian.core.models import TimeStampedModel
+from qinglian.core.models import Imported, TimeStampedModel
 
 from ..enums import ContractKind, ContractStatus, PaymentTerm
 
 
-class Contract(TimeStampedModel):
+class Contract(Imported, TimeStampedModel):
     company = models.ForeignKey(
         "org.Company", verbose_name=_("company"), on_delete=models.PROTECT, related_name="+"
     )
@@ -112,6 +112,9 @@ class Contract(TimeStampedModel):
                 fields=["amends"],
                 condition=Q(status__in=["draft", "pending"]),
                 name="trading_contract_one_open_amendment",
+            ),
+            models.UniqueConstraint(
+                fields=["source_id"], condition=~Q(source_id=""), name="trading_contract_source_id"
             ),
         ]
         indexes = [models.Index(fields=["company", "kind", "status"])]

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from qinglian.core.models import TimeStampedModel
+from qinglian.core.models import Imported, TimeStampedModel
 
 from ..enums import (
     AdmissionStatus,
@@ -30,7 +30,7 @@ from ..enums import (
 # costs 18.4, percentages 6.2, VAT rates 5.4 (0.1300).
 
 
-class Partner(TimeStampedModel):
+class Partner(Imported, TimeStampedModel):
     company = models.ForeignKey(
         "org.Company", verbose_name=_("owning company"), on_delete=models.PROTECT, related_name="+"
     )
@@ -70,6 +70,9 @@ class Partner(TimeStampedModel):
         verbose_name = _("partner")
         constraints = [
             models.UniqueConstraint(fields=["company", "code"], name="trading_partner_code"),
+            models.UniqueConstraint(
+                fields=["source_id"], condition=~Q(source_id=""), name="trading_partner_source_id"
+            ),
             models.UniqueConstraint(
                 fields=["company", "uscc"], condition=~Q(uscc=""), name="trading_partner_uscc"
             ),
@@ -213,7 +216,7 @@ class CreditChange(TimeStampedModel):
         return self.number
 
 
-class Commodity(TimeStampedModel):
+class Commodity(Imported, TimeStampedModel):
     company = models.ForeignKey(
         "org.Company", verbose_name=_("owning company"), on_delete=models.PROTECT, related_name="+"
     )
@@ -244,6 +247,9 @@ class Commodity(TimeStampedModel):
         verbose_name_plural = _("commodities")
         constraints = [
             models.UniqueConstraint(fields=["company", "code"], name="trading_commodity_code"),
+            models.UniqueConstraint(
+                fields=["source_id"], condition=~Q(source_id=""), name="trading_commodity_source_id"
+            ),
             models.CheckConstraint(
                 condition=Q(tolerance_percent__gte=0, quantity_tolerance_percent__gte=0),
                 name="trading_commodity_tolerance",
@@ -254,7 +260,7 @@ class Commodity(TimeStampedModel):
         return f"{self.name} {self.spec}".strip()
 
 
-class Warehouse(TimeStampedModel):
+class Warehouse(Imported, TimeStampedModel):
     company = models.ForeignKey(
         "org.Company", verbose_name=_("company"), on_delete=models.PROTECT, related_name="+"
     )
@@ -277,7 +283,10 @@ class Warehouse(TimeStampedModel):
         ordering = ["company_id", "code"]
         verbose_name = _("warehouse")
         constraints = [
-            models.UniqueConstraint(fields=["company", "code"], name="trading_warehouse_code")
+            models.UniqueConstraint(fields=["company", "code"], name="trading_warehouse_code"),
+            models.UniqueConstraint(
+                fields=["source_id"], condition=~Q(source_id=""), name="trading_warehouse_source_id"
+            ),
         ]
 
     def __str__(self) -> str:

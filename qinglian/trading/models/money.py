@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from qinglian.core.models import TimeStampedModel
+from qinglian.core.models import Imported, TimeStampedModel
 
 from ..enums import (
     ApprovedPostingStatus,
@@ -23,7 +23,7 @@ from ..enums import (
 )
 
 
-class Invoice(TimeStampedModel):
+class Invoice(Imported, TimeStampedModel):
     company = models.ForeignKey("org.Company", on_delete=models.PROTECT, related_name="+")
     direction = models.CharField(_("direction"), max_length=10, choices=InvoiceDirection.choices)
     # Kept verbatim (leading zeros, dashes, case): duplicate detection compares normalised forms.
@@ -74,8 +74,12 @@ class Invoice(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["direction", "number_key"],
-                condition=~Q(status="cancelled"),
+                # Imported history keeps the duplicates it had (supervision finds them).
+                condition=~Q(status="cancelled") & Q(import_batch=""),
                 name="trading_invoice_unique_number",
+            ),
+            models.UniqueConstraint(
+                fields=["source_id"], condition=~Q(source_id=""), name="trading_invoice_source_id"
             ),
             models.CheckConstraint(condition=~Q(amount=0), name="trading_invoice_not_zero"),
         ]
@@ -88,7 +92,7 @@ class Invoice(TimeStampedModel):
         return self.invoice_number
 
 
-class Payment(TimeStampedModel):
+class Payment(Imported, TimeStampedModel):
     """A payment to a supplier or a receipt from a customer. Payments go through approval; one
     beyond what the contract and its invoices allow needs an approved exception."""
 
@@ -157,6 +161,9 @@ class Payment(TimeStampedModel):
         verbose_name = _("payment")
         constraints = [
             models.UniqueConstraint(fields=["company", "number"], name="trading_payment_number"),
+            models.UniqueConstraint(
+                fields=["source_id"], condition=~Q(source_id=""), name="trading_payment_source_id"
+            ),
             models.CheckConstraint(condition=~Q(amount=0), name="trading_payment_not_zero"),
         ]
 

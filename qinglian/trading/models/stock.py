@@ -28,7 +28,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from qinglian.core.models import TimeStampedModel
+from qinglian.core.models import Imported, TimeStampedModel
 
 from ..enums import (
     ApprovedPostingStatus,
@@ -40,7 +40,7 @@ from ..enums import (
 )
 
 
-class StockDocument(TimeStampedModel):
+class StockDocument(Imported, TimeStampedModel):
     """A goods receipt (入库, against a purchase contract) or goods issue (出库, against a sales
     contract). A reversal (红冲) is a document of the same kind with `reverses` set and negated
     quantities."""
@@ -109,6 +109,9 @@ class StockDocument(TimeStampedModel):
                 condition=~Q(idempotency_key=""),
                 name="trading_stock_doc_idempotent",
             ),
+            models.UniqueConstraint(
+                fields=["source_id"], condition=~Q(source_id=""), name="trading_stock_doc_source_id"
+            ),
         ]
         indexes = [models.Index(fields=["company", "kind", "posting_date"])]
 
@@ -152,7 +155,7 @@ class StockDocumentLine(models.Model):
         return f"{self.document_id}/{self.line_number}"
 
 
-class Stocktake(TimeStampedModel):
+class Stocktake(Imported, TimeStampedModel):
     """A physical count or a third-party warehouse statement compared with the book; variances
     are posted to the ledger only through approval."""
 
@@ -187,7 +190,10 @@ class Stocktake(TimeStampedModel):
     class Meta:
         ordering = ["-counted_on", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["company", "number"], name="trading_stocktake_number")
+            models.UniqueConstraint(fields=["company", "number"], name="trading_stocktake_number"),
+            models.UniqueConstraint(
+                fields=["source_id"], condition=~Q(source_id=""), name="trading_stocktake_source_id"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -412,7 +418,7 @@ class StockMonthlyTotal(models.Model):
         return f"{self.company_id}/{self.warehouse_id}/{self.commodity_id} {self.month:%Y-%m}"
 
 
-class StockOpening(TimeStampedModel):
+class StockOpening(Imported, TimeStampedModel):
     """A batch of opening stock (期初库存): the quantity and unit cost per warehouse and
     commodity when the company starts keeping its stock here. Its lines are the ledger entries
     (kind "opening") it posted."""
@@ -436,7 +442,12 @@ class StockOpening(TimeStampedModel):
     class Meta:
         ordering = ["-posting_date", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["company", "number"], name="trading_stock_opening_no")
+            models.UniqueConstraint(fields=["company", "number"], name="trading_stock_opening_no"),
+            models.UniqueConstraint(
+                fields=["company", "source_id"],
+                condition=~Q(source_id=""),
+                name="trading_stock_opening_source_id",
+            ),
         ]
 
     def __str__(self) -> str:
