@@ -91,6 +91,8 @@ bench: deps
 	$(BIN)/python bench/trading.py --db postgresql
 	$(BIN)/python bench/reports.py --db sqlite
 	$(BIN)/python bench/reports.py --db postgresql
+	$(BIN)/python bench/trading_warnings.py --db sqlite --contracts 20000
+	$(BIN)/python bench/trading_warnings.py --db postgresql --contracts 20000
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles qinglian/static/vendor var

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.functional import Promise
+
 Callback = Callable[..., None]  # (*, request: ApprovalRequest, actor: user or None) -> None
 
 
@@ -18,7 +20,7 @@ def _nothing(**kwargs: Any) -> None:
 @dataclass(frozen=True)
 class DocumentType:
     key: str  # "trading.contract"
-    label: str
+    label: str | Promise  # translatable: shown as the button "open the document (label)"
     on_approved: Callback
     on_rejected: Callback = _nothing
     on_withdrawn: Callback = _nothing

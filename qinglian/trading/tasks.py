@@ -1,5 +1,5 @@
 """Trading jobs (Huey): the daily detection of the warnings (credit, overdue, contract,
-shipment and warehouse)."""
+shipment and warehouse), and the refresh after postings of what they changed."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import logging
 from typing import Any
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 from qinglian.core.actors import SYSTEM_ACTOR
 
-from .services.warnings import warnings_refresh
+from .services.warnings import warnings_refresh, warnings_refresh_for
 
 logger = logging.getLogger(__name__)
 
@@ -23,4 +23,21 @@ def trading_warnings_daily() -> dict[str, Any]:
     retried run updates rather than duplicates."""
     result = warnings_refresh(actor=SYSTEM_ACTOR)
     logger.info("trading warnings: %s", result.as_dict())
+    return result.as_dict()
+
+
+@db_task(retries=2, retry_delay=60)
+def trading_warnings_refresh_task(
+    contract_ids: list[int], partner_ids: list[int], stocktake_ids: list[int]
+) -> dict[str, Any]:
+    """After a transaction of postings committed (`services.warnings.
+    warnings_refresh_after_commit` queues it, one per transaction): the warnings of the
+    contracts, partners and stocktakes they changed, as of today. A failure is logged and
+    retried; the daily job catches up on anything still missed."""
+    result = warnings_refresh_for(
+        contract_ids=contract_ids,
+        partner_ids=partner_ids,
+        stocktake_ids=stocktake_ids,
+        actor=SYSTEM_ACTOR,
+    )
     return result.as_dict()

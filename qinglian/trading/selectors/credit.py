@@ -51,13 +51,16 @@ from ..models import (
     CreditExceptionStatus,
     CreditExposure,
     CreditPolicy,
+    Invoice,
     Partner,
     PartnerBalance,
     PartnerLedgerEntry,
+    Payment,
 )
+from ..models.money import OpeningBalance
 from ..permissions import can_read_master_data, master_data_company_ids, scoped
 from .contracts import EXECUTABLE_STATUSES
-from .money import LedgerItem, _reversal_targets, allocate_open_items
+from .money import Key, LedgerItem, allocate_open_items
 
 ZERO = Decimal("0")
 MONEY = Decimal("0.01")
@@ -96,16 +99,19 @@ def _policy_values(policy: CreditPolicy) -> PolicyValues:
     )
 
 
-def _ancestry(company_id: int) -> list[int]:
-    """The company and its ancestors, nearest first."""
-    path = Company.objects.filter(pk=company_id).values_list("path", flat=True).first() or ""
-    ids = [int(part) for part in path.strip("/").split("/") if part]
+def _ancestry(company_id: int, path: str | None = None) -> list[int]:
+    """The company and its ancestors, nearest first (`path`: the company's, when known)."""
+    if path is None:
+        path = Company.objects.filter(pk=company_id).values_list("path", flat=True).first()
+    ids = [int(part) for part in (path or "").strip("/").split("/") if part]
     return list(reversed(ids)) or [company_id]
 
 
-def credit_policy_for(*, company_id: int) -> PolicyValues:
-    """The policy for customers owned by `company_id` (unscoped: rules, not data)."""
-    chain = _ancestry(company_id)
+def credit_policy_for(*, company_id: int, company_path: str | None = None) -> PolicyValues:
+    """The policy for customers owned by `company_id` (unscoped: rules, not data).
+    `company_path`: that company's materialised path, when the caller has read it (saves a
+    query)."""
+    chain = _ancestry(company_id, company_path)
     rows = {row.company_id: row for row in CreditPolicy.objects.filter(company_id__in=chain)}
     for candidate in chain:
         if candidate in rows:
@@ -210,30 +216,44 @@ def sales_contract_figures(contract: Contract) -> ContractFigures:
 
 def _contract_figures(partner_id: int) -> list[ContractFigures]:
     """The customer's sales contracts in force that may add exposure: every effective one,
-    and terminated or completed ones that issued more than was invoiced."""
+    and terminated or completed ones that issued more than was invoiced. One query: their
+    lines with the contract's figures (the issued value summed in Python — SQLite would sum
+    decimals as floats)."""
     issued_sum = Sum(
         F("lines__executed_quantity") * F("lines__unit_price"),
         output_field=DecimalField(max_digits=30, decimal_places=7),
     )
-    rows = (
+    in_force = (
         Contract.objects.filter(
             partner_id=partner_id, kind=ContractKind.SALES, status__in=EXECUTABLE_STATUSES
         )
         .annotate(issued_raw=Coalesce(issued_sum, ZERO, output_field=DecimalField()))
         .filter(Q(status=ContractStatus.EFFECTIVE) | Q(issued_raw__gt=F("invoiced_amount")))
-        .values_list("pk", "status", "total_amount", "invoiced_amount")
+        .values("pk")
     )
-    listed = list(rows)
-    issued = _issued_by_contract(pk for pk, *_rest in listed)
+    figures: dict[int, list[Any]] = {}
+    for pk, status, amount, invoiced, quantity, price in ContractLine.objects.filter(
+        contract_id__in=in_force
+    ).values_list(
+        "contract_id",
+        "contract__status",
+        "contract__total_amount",
+        "contract__invoiced_amount",
+        "executed_quantity",
+        "unit_price",
+    ):
+        row = figures.setdefault(pk, [status, amount, invoiced, ZERO])
+        if quantity:
+            row[3] += quantity * price
     return [
         ContractFigures(
             contract_id=pk,
             amount=amount,
-            issued=issued.get(pk, ZERO),
+            issued=issued.quantize(MONEY),
             invoiced=invoiced,
             is_open=status == ContractStatus.EFFECTIVE,
         )
-        for pk, status, amount, invoiced in listed
+        for pk, (status, amount, invoiced, issued) in sorted(figures.items())
     ]
 
 
@@ -272,7 +292,7 @@ def exposure_components(
 
 @dataclass(frozen=True)
 class OpenReceivable:
-    """One receivable charge still (partly) owed, or a credit not yet used (negative)."""
+    """One receivable charge a customer still (partly) owes a company."""
 
     company_id: int
     partner_id: int
@@ -289,29 +309,72 @@ def _chain_key() -> Any:
     return Coalesce(F("contract__original_id"), F("contract_id"))
 
 
-def _open_receivables(
-    entries: QuerySet[PartnerLedgerEntry], as_of: datetime.date
+REVERSIBLE_VOUCHERS = (("invoice", Invoice), ("payment", Payment), ("opening", OpeningBalance))
+
+
+def _reversals(company_id: int | None, partner_filter: Q) -> dict[Key, Key]:
+    """Which voucher each reversal reverses, for the vouchers of a company (or every company)
+    and the partners asked for: reversals are rare, so reading them all beats naming the
+    vouchers read (one query per voucher type, no lists in the SQL)."""
+    targets: dict[Key, Key] = {}
+    for voucher_type, model in REVERSIBLE_VOUCHERS:
+        reversals = model.objects.filter(partner_filter, reverses__isnull=False)
+        if company_id is not None:
+            reversals = reversals.filter(company_id=company_id)
+        for pk, reverses_id in reversals.values_list("pk", "reverses_id"):
+            targets[(voucher_type, pk)] = (voucher_type, reverses_id)
+    return targets
+
+
+def open_receivables(
+    *,
+    as_of: datetime.date,
+    company_id: int | None = None,
+    partner_ids: Iterable[int] | QuerySet[Any] | None = None,
+    entries: QuerySet[PartnerLedgerEntry] | None = None,
 ) -> list[OpenReceivable]:
-    """Open receivable items of `entries` as of a day, first in first out by due date per
-    (company, customer, contract). Groups whose balance is not positive owe nothing and are
-    not loaded entry by entry."""
-    receivables = entries.filter(
+    """Open receivable items as of a day (entries posted up to it): per (company, customer,
+    contract chain) group, receipts settle the charges first in first out by due date
+    (`selectors.money.allocate_open_items`, a reversal cancelling the voucher it reverses).
+    Unscoped: of `company_id` (None: every company), of `partner_ids` (ids or a query of them;
+    None: every customer), within `entries` (a scoped ledger; None: the whole ledger).
+
+    Set-wise, a fixed number of queries whatever the size of the book: the entries of the
+    groups whose balance is positive (a grouped subquery: the owing contract chains — a chain
+    belongs to one company and customer — and, for entries without a contract, the customers
+    owing without one pick them; no condition per group in the SQL, so no limit on the number
+    of groups), then the reversals (`_reversals`). Groups are summed again in Python, and those
+    that do not owe skipped: they have no open charge (FIFO)."""
+    receivables = (entries if entries is not None else PartnerLedgerEntry.objects.all()).filter(
         account=PartnerAccount.RECEIVABLE, posting_date__lte=as_of
-    ).annotate(chain=_chain_key())
-    groups = list(
+    )
+    if company_id is not None:
+        receivables = receivables.filter(company_id=company_id)
+    partner_filter = Q()
+    if partner_ids is not None:
+        if not isinstance(partner_ids, QuerySet):
+            partner_ids = sorted(set(partner_ids))
+            if not partner_ids:
+                return []
+        partner_filter = Q(partner_id__in=partner_ids)
+        receivables = receivables.filter(partner_filter)
+    receivables = receivables.annotate(chain=_chain_key())
+    owing = (
         receivables.order_by()
         .values("company_id", "partner_id", "chain")
         .annotate(balance=Sum("amount"))
         .filter(balance__gt=0)
-        .values_list("company_id", "partner_id", "chain")
     )
-    if not groups:
-        return []
-    wanted = Q()
-    for company_id, partner_id, chain in groups:
-        wanted |= Q(company_id=company_id, partner_id=partner_id, chain=chain)
     rows = list(
-        receivables.filter(wanted).values(
+        receivables.filter(
+            Q(chain__in=owing.filter(chain__isnull=False).values("chain"))
+            | Q(
+                chain__isnull=True,
+                partner_id__in=owing.filter(chain__isnull=True).values("partner_id"),
+            )
+        )
+        .order_by()
+        .values_list(
             "company_id",
             "partner_id",
             "chain",
@@ -322,28 +385,32 @@ def _open_receivables(
             "due_date",
         )
     )
-    targets = _reversal_targets(rows)
+    if not rows:
+        return []
+    targets = _reversals(company_id, partner_filter)
     grouped: dict[tuple[int, int, int | None], list[LedgerItem]] = defaultdict(list)
-    for row in rows:
-        key = (row["voucher_type"], row["voucher_id"])
-        grouped[(row["company_id"], row["partner_id"], row["chain"])].append(
+    for company, partner, chain, voucher_type, voucher_id, amount, posted, due in rows:
+        key = (voucher_type, voucher_id)
+        grouped[(company, partner, chain)].append(
             LedgerItem(
                 key=key,
-                amount=row["amount"],
-                posting_date=row["posting_date"],
-                due_date=row["due_date"],
+                amount=amount,
+                posting_date=posted,
+                due_date=due,
                 against=targets.get(key),
             )
         )
     result = []
-    for (company_id, partner_id, chain), items in grouped.items():
+    for (company, partner, chain), items in grouped.items():
+        if not sum((item.amount for item in items), ZERO) > 0:
+            continue  # picked through its chain or customer owing elsewhere; owes nothing
         for item in allocate_open_items(items):
             if item.outstanding <= 0:
                 continue  # an unused credit inside an owing group cannot happen (FIFO)
             result.append(
                 OpenReceivable(
-                    company_id=company_id,
-                    partner_id=partner_id,
+                    company_id=company,
+                    partner_id=partner,
                     contract_id=chain,
                     voucher_type=item.key[0],
                     voucher_id=item.key[1],
@@ -353,7 +420,10 @@ def _open_receivables(
                     days_overdue=max(0, (as_of - item.due_date).days),
                 )
             )
-    return sorted(result, key=lambda item: (item.due_date, item.company_id, item.partner_id))
+    return sorted(
+        result,
+        key=lambda item: (item.due_date, item.company_id, item.partner_id, item.voucher_id),
+    )
 
 
 def overdue_amount(
@@ -362,7 +432,7 @@ def overdue_amount(
     """What the customer owes, over every company, more than `more_than_days` days past due
     (unscoped: the overdue block and scheduled jobs)."""
     day = as_of or clock.today()
-    items = _open_receivables(PartnerLedgerEntry.objects.filter(partner_id=partner_id), day)
+    items = open_receivables(as_of=day, partner_ids=[partner_id])
     return sum(
         (item.outstanding for item in items if item.days_overdue > more_than_days), ZERO
     ).quantize(MONEY)
@@ -417,8 +487,22 @@ class AgeingReport:
     items: list[OpenReceivable] = field(default_factory=list)
 
 
-def _ageing(entries: QuerySet[PartnerLedgerEntry], as_of: datetime.date) -> AgeingReport:
-    items = _open_receivables(entries, as_of)
+def _ageing(
+    entries: QuerySet[PartnerLedgerEntry],
+    as_of: datetime.date,
+    partner_id: int | None,
+    company_id: int | None,
+) -> AgeingReport:
+    if partner_id:
+        entries = entries.filter(partner_id=partner_id)
+    if company_id:
+        entries = entries.filter(company_id=company_id)
+    items = open_receivables(
+        as_of=as_of,
+        company_id=company_id or None,
+        partner_ids=[partner_id] if partner_id else None,
+        entries=entries,
+    )
     balances = dict(
         (
             (company_id, partner_id),
@@ -472,11 +556,7 @@ def receivable_ageing(
     """Receivables ageing the user reads (their companies' ledgers), per (company, customer)
     with totals and the open items behind them."""
     entries = scoped(PartnerLedgerEntry.objects.all(), user)
-    if partner_id:
-        entries = entries.filter(partner_id=partner_id)
-    if company_id:
-        entries = entries.filter(company_id=company_id)
-    return _ageing(entries, as_of or clock.today())
+    return _ageing(entries, as_of or clock.today(), partner_id, company_id)
 
 
 def receivable_ageing_unscoped(
@@ -486,12 +566,7 @@ def receivable_ageing_unscoped(
     company_id: int | None = None,
 ) -> AgeingReport:
     """The same for scheduled jobs (no user: every company)."""
-    entries = PartnerLedgerEntry.objects.all()
-    if partner_id:
-        entries = entries.filter(partner_id=partner_id)
-    if company_id:
-        entries = entries.filter(company_id=company_id)
-    return _ageing(entries, as_of or clock.today())
+    return _ageing(PartnerLedgerEntry.objects.all(), as_of or clock.today(), partner_id, company_id)
 
 
 # ---------------------------------------------------------------- standing
@@ -608,12 +683,11 @@ def _standings(
     partners: QuerySet[Partner], as_of: datetime.date | None, blocked_only: bool
 ) -> list[CreditStanding]:
     """Standings of the customers with an exposure row, in a fixed number of queries."""
-    rows = list(CreditExposure.objects.filter(partner__in=partners).select_related("partner"))
+    exposures = CreditExposure.objects.filter(partner__in=partners)
+    rows = list(exposures.select_related("partner"))
     day = as_of or clock.today()
     items: dict[int, list[OpenReceivable]] = defaultdict(list)
-    for item in _open_receivables(
-        PartnerLedgerEntry.objects.filter(partner_id__in=[row.partner_id for row in rows]), day
-    ):
+    for item in open_receivables(as_of=day, partner_ids=exposures.values("partner_id")):
         items[item.partner_id].append(item)
     policies: dict[int, PolicyValues] = {}
     result = []

@@ -24,6 +24,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from qinglian.approvals import services as approval_services
 from qinglian.approvals.models import ApprovalRequest
@@ -48,6 +49,7 @@ from ..numbering import next_number
 from ..permissions import TradingAction, can, can_read
 from ..selectors import contracts as selectors
 from . import credit as credit_services
+from .warnings import warnings_refresh_after_commit
 
 DOCUMENT_TYPE = "trading.contract"
 FLOW_CODE = "trading_contract"
@@ -438,6 +440,8 @@ def _lock(actor: Any, contract_id: int) -> Contract:
     if contract is None or not can_read(actor, contract.company_id):
         raise NotFound(_("Contract not found."))
     _require_writer(actor, contract.kind, contract.company_id)
+    if contract.import_batch:  # imported history (legacy intake) is read-only
+        raise Conflict(_("Imported history is read-only."), code=TradingErrorCode.IMMUTABLE)
     return contract
 
 
@@ -754,6 +758,7 @@ def contract_cancel(
         target=contract,
         changes={"status": [before, contract.status], "reason": [None, contract.status_reason]},
     )
+    warnings_refresh_after_commit(contract_ids=[contract.pk])
     return contract
 
 
@@ -816,6 +821,7 @@ def contract_terminate(
         },
     )
     credit_services.sales_contract_changed(contract=contract, actor=actor)
+    warnings_refresh_after_commit(contract_ids=[contract.pk])
     return contract
 
 
@@ -841,6 +847,7 @@ def contract_complete(
         changes={"status": [ContractStatus.EFFECTIVE, ContractStatus.COMPLETED]},
     )
     credit_services.sales_contract_changed(contract=contract, actor=actor)
+    warnings_refresh_after_commit(contract_ids=[contract.pk])
     return contract
 
 
@@ -1007,6 +1014,7 @@ def _on_approved(*, request: ApprovalRequest, actor: Any) -> None:
         changes=changes,
     )
     credit_services.sales_contract_changed(contract=contract, actor=actor)
+    warnings_refresh_after_commit(contract_ids=[contract.pk])
 
 
 def _back_to_draft(request: ApprovalRequest, actor: Any, action: str) -> None:
@@ -1043,7 +1051,7 @@ def _company_of(*, document_id: str) -> int | None:
 
 CONTRACT_DOCUMENT = DocumentType(
     key=DOCUMENT_TYPE,
-    label="Trading contract",
+    label=gettext_lazy("Trading contract"),
     on_approved=_on_approved,
     on_rejected=_on_rejected,
     on_withdrawn=_on_withdrawn,

@@ -39,7 +39,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from qinglian.approvals import services as approval_services
 from qinglian.approvals.models import ApprovalRequest
@@ -61,6 +63,7 @@ from qinglian.org.scopes import data_scope
 from ..enums import (
     ContractKind,
     ContractStatus,
+    CreditGrade,
     PartnerAccount,
     PostingStatus,
     StockDocumentKind,
@@ -82,6 +85,8 @@ from ..numbering import next_number
 from ..permissions import TradingAction, can, can_read
 from ..selectors import credit as selectors
 from ..selectors.contracts import master_company_ids
+from .stock_ledger import ContractRow
+from .warnings import warnings_refresh_after_commit
 
 DOCUMENT_TYPE = "trading.credit_exception"
 FLOW_CODE = "trading_credit_exception"
@@ -189,6 +194,9 @@ def _move(exception: CreditException, target: str) -> str:
 
 def _lock_exposure(partner_id: int) -> CreditExposure:
     """The customer's exposure row, created on first use, locked."""
+    row = CreditExposure.objects.select_for_update().filter(partner_id=partner_id).first()
+    if row is not None:
+        return row
     CreditExposure.objects.bulk_create(
         [CreditExposure(partner_id=partner_id)], ignore_conflicts=True
     )
@@ -438,7 +446,9 @@ def _enforce(
     """Refuse the document, or let it through (using a covering exception if it needs one).
     Returns the exception used (or, when not consuming, the one that would be)."""
     on = clock.today()
-    policy = selectors.credit_policy_for(company_id=partner.company_id)
+    policy = selectors.credit_policy_for(
+        company_id=partner.company_id, company_path=partner.company.path
+    )
     verdict = _verdict(partner, policy, before, after, on)
     if not verdict.is_blocked:
         return None
@@ -454,7 +464,7 @@ def _stored(row: CreditExposure) -> selectors.Components:
     return selectors.Components(row.receivable, row.uninvoiced, row.open_orders)
 
 
-def _chain_id(contract: Contract) -> int:
+def _chain_id(contract: Contract | ContractRow) -> int:
     return contract.original_id or contract.pk
 
 
@@ -493,7 +503,7 @@ def sales_contract_check(*, contract: Contract) -> None:
     today's figures (no lock, nothing used: the decision is taken when it takes effect)."""
     if contract.kind != ContractKind.SALES or not _amendment_raises(contract):
         return
-    partner = Partner.objects.get(pk=contract.partner_id)
+    partner = Partner.objects.select_related("company").get(pk=contract.partner_id)
     row = CreditExposure.objects.filter(partner_id=partner.pk).first()
     before = (
         _stored(row) if row is not None else selectors.exposure_components(partner_id=partner.pk)
@@ -539,7 +549,7 @@ def sales_contract_changed(*, contract: Contract, actor: Any) -> None:
     after = selectors.exposure_components(partner_id=contract.partner_id)
     if contract.status == ContractStatus.EFFECTIVE and _amendment_raises(contract):
         _enforce(
-            partner=Partner.objects.get(pk=contract.partner_id),
+            partner=Partner.objects.select_related("company").get(pk=contract.partner_id),
             document=_contract_document(contract),
             before=before,
             after=after,
@@ -549,18 +559,22 @@ def sales_contract_changed(*, contract: Contract, actor: Any) -> None:
     _store(row, after)
 
 
-def stock_document_posted(*, document: StockDocument, actor: Any) -> None:
+def stock_document_posted(
+    *, document: StockDocument, actor: Any, contract: Contract | ContractRow | None = None
+) -> None:
     """Hook for services.stock after a goods issue was posted (checked; may use an exception)
-    or reversed (`document` is then the reversal: only moves the row). Receipts: nothing."""
+    or reversed (`document` is then the reversal: only moves the row). Receipts: nothing.
+    `contract`: the document's contract when the caller holds it already."""
     if document.kind != StockDocumentKind.ISSUE or document.contract_id is None:
         return
     row = _lock_exposure(document.partner_id)
     before = _stored(row)
     after = selectors.exposure_components(partner_id=document.partner_id)
     if document.reverses_id is None and document.status == PostingStatus.POSTED:
-        contract = Contract.objects.get(pk=document.contract_id)
+        if contract is None or contract.pk != document.contract_id:
+            contract = Contract.objects.get(pk=document.contract_id)
         _enforce(
-            partner=Partner.objects.get(pk=document.partner_id),
+            partner=Partner.objects.select_related("company").get(pk=document.partner_id),
             document=CreditDocument(
                 kind=CreditDocumentKind.GOODS_ISSUE,
                 company_id=document.company_id,
@@ -658,7 +672,7 @@ def credit_policy_save(
         problems["include_receivables"] = [_("The exposure needs at least one component.")]
     if problems:
         raise _invalid(problems)
-    Company.objects.select_for_update().get(pk=company_id)
+    company = Company.objects.select_for_update().get(pk=company_id)
     policy = CreditPolicy.objects.select_for_update().filter(company_id=company_id).first()
     if policy is not None and expected_version is not None and policy.version != expected_version:
         raise Conflict(
@@ -691,6 +705,15 @@ def credit_policy_save(
         target=policy,
         changes=changes,
     )
+    if changes.keys() & {"include_receivables", "include_uninvoiced", "include_open_orders"}:
+        # The exposure's formula changed for the customers owned here or below (the nearest
+        # policy up the tree applies): their credit warnings measure it anew.
+        warnings_refresh_after_commit(
+            partner_ids=Partner.objects.filter(
+                Q(credit_limit__gt=0) | Q(credit_grade=CreditGrade.D),
+                company__path__startswith=company.path,
+            ).values_list("pk", flat=True)
+        )
     return policy
 
 
@@ -1022,7 +1045,7 @@ def _company_of(*, document_id: str) -> int | None:
 
 CREDIT_EXCEPTION_DOCUMENT = DocumentType(
     key=DOCUMENT_TYPE,
-    label="客户信用例外",
+    label=gettext_lazy("Customer credit exception"),
     on_approved=_on_approved,
     on_rejected=_on_rejected,
     on_withdrawn=_on_withdrawn,

@@ -33,6 +33,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from qinglian.approvals import services as approval_services
 from qinglian.approvals.models import ApprovalRequest
@@ -78,6 +79,7 @@ from ..permissions import (
     master_data_company_ids,
 )
 from ..selectors.master import ADMISSION_QUALIFICATION_KIND, REQUIRED_QUALIFICATION_KINDS
+from .warnings import warnings_refresh_after_commit
 
 ADMISSION_DOCUMENT_TYPE = "trading.supplier_admission"
 ADMISSION_FLOW_CODE = "trading_supplier_admission"
@@ -782,6 +784,7 @@ def qualification_add(
             **({"file": [None, qualification.file.name]} if file is not None else {}),
         },
     )
+    warnings_refresh_after_commit(partner_ids=[partner.pk])
     return qualification
 
 
@@ -829,6 +832,7 @@ def qualification_update(
         target=qualification,
         changes=delta,
     )
+    warnings_refresh_after_commit(partner_ids=[partner.pk])
     return qualification
 
 
@@ -855,6 +859,7 @@ def qualification_remove(*, actor: Any, qualification_id: int) -> None:
         },
     )
     qualification.delete()
+    warnings_refresh_after_commit(partner_ids=[partner.pk])
 
 
 # ---------------------------------------------------------------- supplier admission
@@ -1199,6 +1204,7 @@ def _sanction(actor: Any, partner_id: int, reason: str, target: str, action: str
     if problems:
         raise _invalid(problems)
     _set_admission(partner, target, actor=actor, action=action, reason=reason)
+    warnings_refresh_after_commit(partner_ids=[partner.pk])
     return partner
 
 
@@ -1443,6 +1449,7 @@ def _credit_decided(request: ApprovalRequest, actor: Any, target: str) -> None:
             "credit_change": [None, change.number],
         },
     )
+    warnings_refresh_after_commit(partner_ids=[partner.pk])
 
 
 def _credit_approved(*, request: ApprovalRequest, actor: Any) -> None:
@@ -1765,7 +1772,7 @@ def warehouse_update(
 
 ADMISSION_DOCUMENT = DocumentType(
     key=ADMISSION_DOCUMENT_TYPE,
-    label="供应商准入",
+    label=gettext_lazy("Supplier admission"),
     on_approved=_admission_approved,
     on_rejected=_admission_rejected,
     on_withdrawn=_admission_withdrawn,
@@ -1774,7 +1781,7 @@ ADMISSION_DOCUMENT = DocumentType(
 )
 CREDIT_DOCUMENT = DocumentType(
     key=CREDIT_DOCUMENT_TYPE,
-    label="客户信用调整",
+    label=gettext_lazy("Customer credit change"),
     on_approved=_credit_approved,
     on_rejected=_credit_rejected,
     on_withdrawn=_credit_withdrawn,

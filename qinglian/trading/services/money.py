@@ -84,6 +84,7 @@ from ..selectors import contracts as contract_selectors
 from ..selectors import money as selectors
 from . import contracts as contract_services
 from . import credit as credit_services
+from .warnings import warnings_refresh_after_commit
 
 PAYMENT_DOCUMENT_TYPE = "trading.payment"
 PAYMENT_FLOW_CODE = "trading_payment"
@@ -303,6 +304,8 @@ def _lock_invoice(actor: Any, invoice_id: int) -> Invoice:
     if invoice is None or not can_read(actor, invoice.company_id):
         raise NotFound(_("Invoice not found."))
     _require(actor, TradingAction.INVOICE, invoice.company_id)
+    if invoice.import_batch:  # imported history (legacy intake) is read-only
+        raise Conflict(_("Imported history is read-only."), code=TradingErrorCode.IMMUTABLE)
     return invoice
 
 
@@ -573,6 +576,7 @@ def invoice_post(*, actor: Any, invoice_id: int, expected_version: int | None = 
     credit_services.receivable_posted(
         partner_id=invoice.partner_id, account=_invoice_account(invoice)
     )
+    warnings_refresh_after_commit(contract_ids=[contract.pk])
     return invoice
 
 
@@ -656,6 +660,7 @@ def invoice_reverse(
     credit_services.receivable_posted(
         partner_id=original.partner_id, account=_invoice_account(original)
     )
+    warnings_refresh_after_commit(contract_ids=[contract.pk])
     return reversal
 
 
@@ -677,6 +682,8 @@ def _lock_payment(actor: Any, payment_id: int) -> Payment:
     if payment is None or not can_read(actor, payment.company_id):
         raise NotFound(_("Payment not found."))
     _require(actor, TradingAction.PAYMENT, payment.company_id)
+    if payment.import_batch:  # imported history (legacy intake) is read-only
+        raise Conflict(_("Imported history is read-only."), code=TradingErrorCode.IMMUTABLE)
     return payment
 
 
@@ -1065,6 +1072,9 @@ def receipt_post(*, actor: Any, payment_id: int, expected_version: int | None = 
     credit_services.receivable_posted(
         partner_id=payment.partner_id, account=PartnerAccount.RECEIVABLE
     )
+    warnings_refresh_after_commit(
+        contract_ids=[contract.pk if contract else None], partner_ids=[payment.partner_id]
+    )
     return payment
 
 
@@ -1154,6 +1164,9 @@ def payment_reverse(
         credit_services.receivable_posted(
             partner_id=original.partner_id, account=PartnerAccount.RECEIVABLE
         )
+    warnings_refresh_after_commit(
+        contract_ids=[contract.pk if contract else None], partner_ids=[original.partner_id]
+    )
     return reversal
 
 
@@ -1188,6 +1201,9 @@ def _on_payment_approved(*, request: ApprovalRequest, actor: Any) -> None:
             "amount": [None, str(payment.amount)],
             "is_exception": [None, payment.is_exception],
         },
+    )
+    warnings_refresh_after_commit(
+        contract_ids=[contract.pk if contract else None], partner_ids=[payment.partner_id]
     )
 
 
@@ -1225,7 +1241,7 @@ def _payment_company(*, document_id: str) -> int | None:
 
 PAYMENT_DOCUMENT = DocumentType(
     key=PAYMENT_DOCUMENT_TYPE,
-    label="Supplier payment",
+    label=gettext_lazy("Supplier payment"),
     on_approved=_on_payment_approved,
     on_rejected=_on_payment_rejected,
     on_withdrawn=_on_payment_withdrawn,
@@ -1345,6 +1361,9 @@ def opening_balance_post(
         },
     )
     credit_services.receivable_posted(partner_id=partner.pk, account=account)
+    warnings_refresh_after_commit(
+        contract_ids=[contract.pk if contract else None], partner_ids=[partner.pk]
+    )
     return opening
 
 
@@ -1407,6 +1426,9 @@ def opening_balance_reverse(*, actor: Any, opening_id: int, reason: str) -> Open
         changes={"reversed_by": [None, reversal.pk], "reason": [None, reason.strip()[:100]]},
     )
     credit_services.receivable_posted(partner_id=original.partner_id, account=original.account)
+    warnings_refresh_after_commit(
+        contract_ids=[contract.pk if contract else None], partner_ids=[original.partner_id]
+    )
     return reversal
 
 

@@ -101,6 +101,7 @@ from .stock_ledger import (
     quantity_text,
     update_rows,
 )
+from .warnings import warnings_refresh_after_commit
 
 PREFIXES: dict[str, str] = {
     StockDocumentKind.RECEIPT: "RK",
@@ -204,7 +205,7 @@ def register_document_types() -> None:
     register_document_type(
         DocumentType(
             key=STOCKTAKE_DOCUMENT_TYPE,
-            label="Stocktake",
+            label=gettext_lazy("Stocktake"),
             on_approved=_stocktake_approved,
             on_rejected=_stocktake_rejected,
             on_withdrawn=_stocktake_withdrawn,
@@ -741,7 +742,8 @@ def stock_document_create(
         changes=summary,
     )
     if post:
-        credit_services.stock_document_posted(document=document, actor=actor)
+        credit_services.stock_document_posted(document=document, actor=actor, contract=contract)
+        warnings_refresh_after_commit(contract_ids=[document.contract_id])
     return document
 
 
@@ -755,6 +757,8 @@ def _locked_document(actor: Any, document_id: int) -> StockDocument:
     if document is None:
         raise NotFound(_("Document not found."))
     _require_write(actor, ACTION_FOR[StockDocumentKind(document.kind)], document.company_id)
+    if document.import_batch:  # imported history (legacy intake) is read-only
+        raise Conflict(_("Imported history is read-only."), code=TradingErrorCode.IMMUTABLE)
     return document
 
 
@@ -922,7 +926,10 @@ def stock_document_post(
             "total_cost": [None, str(document.total_cost)],
         },
     )
-    credit_services.stock_document_posted(document=document, actor=actor)
+    credit_services.stock_document_posted(
+        document=document, actor=actor, contract=contract_lines[0].contract
+    )
+    warnings_refresh_after_commit(contract_ids=[document.contract_id])
     return document
 
 
@@ -1106,6 +1113,7 @@ def stock_document_reverse(
         },
     )
     credit_services.stock_document_posted(document=reversal, actor=actor)
+    warnings_refresh_after_commit(contract_ids=[reversal.contract_id])
     return reversal
 
 
@@ -1299,6 +1307,7 @@ def stocktake_create(
             "lines": [None, len(parsed)],
         },
     )
+    warnings_refresh_after_commit(stocktake_ids=[stocktake.pk])
     return stocktake
 
 
@@ -1352,6 +1361,7 @@ def stocktake_update(
         target=stocktake,
         changes={"counted_on": [before, counted_on.isoformat()], "lines": [None, len(parsed)]},
     )
+    warnings_refresh_after_commit(stocktake_ids=[stocktake.pk])
     return stocktake
 
 
@@ -1390,6 +1400,7 @@ def stocktake_submit(
             target=stocktake,
             changes={"status": [before, stocktake.status], "variances": [None, 0]},
         )
+        warnings_refresh_after_commit(stocktake_ids=[stocktake.pk])
         return stocktake
     estimate = ZERO
     for row in variances:
@@ -1437,6 +1448,7 @@ def stocktake_submit(
         target=stocktake,
         changes={"status": [before, stocktake.status], "approval": [None, request.serial]},
     )
+    warnings_refresh_after_commit(stocktake_ids=[stocktake.pk])
     return stocktake
 
 
@@ -1458,6 +1470,7 @@ def stocktake_cancel(
         target=stocktake,
         changes={"status": [before, stocktake.status]},
     )
+    warnings_refresh_after_commit(stocktake_ids=[stocktake.pk])
     return stocktake
 
 
@@ -1515,6 +1528,7 @@ def _stocktake_post(stocktake: Stocktake, actor: Any) -> None:
             "value": [None, str(sum((m.value for _r, m in posted), ZERO))],
         },
     )
+    warnings_refresh_after_commit(stocktake_ids=[stocktake.pk])
 
 
 def _bound_stocktake(request: Any) -> Stocktake | None:
@@ -1544,6 +1558,7 @@ def _stocktake_decided(request: Any, actor: Any, status: str, verb: str) -> None
         target=stocktake,
         changes={"status": [ApprovedPostingStatus.PENDING.value, status]},
     )
+    warnings_refresh_after_commit(stocktake_ids=[stocktake.pk])
 
 
 def _stocktake_rejected(*, request: Any, actor: Any) -> None:

@@ -171,11 +171,20 @@ def update_rows(model: Any, rows: Sequence[Any], fields: Sequence[str]) -> None:
 class ContractRow:
     """The locked contract, as a posting needs it."""
 
-    __slots__ = ("company_id", "kind", "number", "partner_id", "pk", "revision", "status")
+    __slots__ = (
+        "company_id",
+        "kind",
+        "number",
+        "original_id",
+        "partner_id",
+        "pk",
+        "revision",
+        "status",
+    )
 
     def __init__(self, row: tuple[Any, ...]) -> None:
         self.pk, self.company_id, self.partner_id, self.kind, self.status = row[:5]
-        self.number, self.revision = row[5:7]
+        self.number, self.revision, self.original_id = row[5:8]
 
     def __str__(self) -> str:
         return self.number if not self.revision else f"{self.number} ({self.revision})"
@@ -248,7 +257,7 @@ def locked_contract_lines(
     if not contract_id:
         return []
     found = fetch(
-        f"SELECT id, company_id, partner_id, kind, status, number, revision "  # noqa: S608
+        f"SELECT id, company_id, partner_id, kind, status, number, revision, original_id "  # noqa: S608
         f"FROM {_table(Contract)} WHERE id = %s{_for_update()}",
         [contract_id],
     )

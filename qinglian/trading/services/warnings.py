@@ -20,15 +20,18 @@ Acknowledging and resolving is for the responsible people (listed on the warning
 its responsible role in its company) and the company's general manager and leader in charge;
 the oversight roles read and never write.
 
-Cheap entry points for the posting services, called after their transaction commits:
-`warnings_refresh_for_contract`, `warnings_refresh_for_partner`,
-`warnings_refresh_for_stocktake` (or the `*_on_commit` helpers that register the call).
+The posting services call `warnings_refresh_after_commit(contract_ids=..., partner_ids=...,
+stocktake_ids=...)` inside their transaction: once it commits, one Huey task per transaction
+(`tasks.trading_warnings_refresh_task`) runs `warnings_refresh_for` on what the postings
+changed — only those contracts, partners and stocktakes, a fixed number of queries per company.
+The person posting waits for the enqueue, never for the detection; a refresh that fails is
+logged and retried by the worker, and the daily job (`tasks.trading_warnings_daily`) catches up
+on anything missed.
 """
 
 from __future__ import annotations
 
 import datetime
-import functools
 import logging
 import time
 from collections import defaultdict
@@ -549,27 +552,95 @@ def warnings_refresh(
     return total
 
 
+def _company_rows(model: Any, field_name: str, ids: Sequence[int]) -> list[tuple[int, Any]]:
+    """(company id, `field_name`) of the rows of `model` whose `field_name` is in `ids`,
+    read in chunks."""
+    rows: list[tuple[int, Any]] = []
+    for chunk in _chunks(ids):
+        rows.extend(
+            model.objects.filter(**{f"{field_name}__in": list(chunk)})
+            .order_by()
+            .values_list("company_id", field_name)
+            .distinct()
+        )
+    return rows
+
+
+def _narrowed(ids: set[int]) -> frozenset[int] | None:
+    """The subjects of a pass, or None (the whole company: detection is set-wise, so a long
+    list of ids costs more than reading everything)."""
+    return frozenset(ids) if len(ids) <= CHUNK else None
+
+
+def warnings_refresh_for(
+    *,
+    contract_ids: Iterable[int] = (),
+    partner_ids: Iterable[int] = (),
+    stocktake_ids: Iterable[int] = (),
+    company_id: int | None = None,
+    on_date: datetime.date | None = None,
+    actor: Any = SYSTEM_ACTOR,
+) -> RefreshResult:
+    """The cheap refresh after postings, in one transaction per company concerned (in company
+    order):
+
+    - contracts (goods or money moved on them, or their state changed): the contract and
+      shipment warnings of their chains, and their counterparties as below;
+    - partners (money moved with them, their credit terms or qualifications changed): their
+      credit, overdue and qualification warnings in every company that deals with them
+      (master data and credit are group-wide) — or only in `company_id`;
+    - stocktakes and warehouse statements (saved, submitted, decided, cancelled): their
+      stock-variance warnings."""
+    on_date = on_date or clock.today()
+    chains: dict[int, set[int]] = defaultdict(set)
+    partners = {int(pk) for pk in partner_ids}
+    for chunk in _chunks(sorted({int(pk) for pk in contract_ids})):
+        for row in Contract.objects.filter(pk__in=list(chunk)).values(
+            "id", "original_id", "company_id", "partner_id"
+        ):
+            chains[row["company_id"]].add(chain_id(row))
+            partners.add(row["partner_id"])
+    dealing: dict[int, set[int]] = defaultdict(set)
+    for model in (Contract, PartnerBalance, TradingWarning):
+        for company, partner in _company_rows(model, "partner_id", sorted(partners)):
+            dealing[company].add(partner)
+    counts: dict[int, set[int]] = defaultdict(set)
+    for company, stocktake in _company_rows(
+        Stocktake, "id", sorted({int(pk) for pk in stocktake_ids})
+    ):
+        counts[company].add(stocktake)
+    companies = sorted({*chains, *dealing, *counts})
+    if company_id is not None:
+        companies = [company for company in companies if company == company_id]
+    total = RefreshResult()
+    for company in companies:
+        passes: list[tuple[Sequence[str], Subjects]] = []
+        if chains[company]:
+            passes.append(
+                (CONTRACT_CODES, Subjects(contract_original_ids=_narrowed(chains[company])))
+            )
+        if dealing[company]:
+            passes.append(
+                (
+                    (*PARTNER_CODES, WarningCode.COUNTERPARTY_QUALIFICATION_EXPIRED),
+                    Subjects(partner_ids=_narrowed(dealing[company])),
+                )
+            )
+        if counts[company]:
+            passes.append(
+                ((WarningCode.STOCK_VARIANCE,), Subjects(stocktake_ids=_narrowed(counts[company])))
+            )
+        total.add(_refresh_company(actor=actor, company_id=company, on_date=on_date, passes=passes))
+    return total
+
+
 def warnings_refresh_for_contract(
     contract_id: int, *, on_date: datetime.date | None = None, actor: Any = SYSTEM_ACTOR
 ) -> RefreshResult:
     """After goods or money moved on a contract (or it changed state): its contract and
     shipment warnings, then the credit, overdue and qualification warnings of its
     counterparty in every company dealing with it (credit is group-wide)."""
-    row = (
-        Contract.objects.filter(pk=contract_id)
-        .values("id", "original_id", "company_id", "partner_id")
-        .first()
-    )
-    if row is None:
-        return RefreshResult()
-    result = _refresh_company(
-        actor=actor,
-        company_id=row["company_id"],
-        on_date=on_date or clock.today(),
-        passes=[(CONTRACT_CODES, Subjects(contract_original_ids=frozenset({chain_id(row)})))],
-    )
-    result.add(warnings_refresh_for_partner(row["partner_id"], on_date=on_date, actor=actor))
-    return result
+    return warnings_refresh_for(contract_ids=[contract_id], on_date=on_date, actor=actor)
 
 
 def warnings_refresh_for_partner(
@@ -583,87 +654,104 @@ def warnings_refresh_for_partner(
     terms or qualifications changed: its credit, overdue and qualification warnings in one
     company, or — without `company_id` (master data is shared) — in every company that deals
     with it."""
-    if company_id is not None:
-        company_ids = [company_id]
-    else:
-        found = set(
-            Contract.objects.filter(partner_id=partner_id).values_list("company_id", flat=True)
-        )
-        found |= set(
-            PartnerBalance.objects.filter(partner_id=partner_id).values_list(
-                "company_id", flat=True
-            )
-        )
-        found |= set(
-            TradingWarning.objects.filter(partner_id=partner_id).values_list(
-                "company_id", flat=True
-            )
-        )
-        company_ids = sorted(found)
-    subjects = Subjects(partner_ids=frozenset({partner_id}))
-    total = RefreshResult()
-    for company in company_ids:
-        total.add(
-            _refresh_company(
-                actor=actor,
-                company_id=company,
-                on_date=on_date or clock.today(),
-                passes=[
-                    (
-                        (*PARTNER_CODES, WarningCode.COUNTERPARTY_QUALIFICATION_EXPIRED),
-                        subjects,
-                    )
-                ],
-            )
-        )
-    return total
+    return warnings_refresh_for(
+        partner_ids=[partner_id], company_id=company_id, on_date=on_date, actor=actor
+    )
 
 
 def warnings_refresh_for_stocktake(
     stocktake_id: int, *, on_date: datetime.date | None = None, actor: Any = SYSTEM_ACTOR
 ) -> RefreshResult:
     """After a stocktake or warehouse statement was saved, submitted, decided or cancelled."""
-    company_id = (
-        Stocktake.objects.filter(pk=stocktake_id).values_list("company_id", flat=True).first()
-    )
-    if company_id is None:
-        return RefreshResult()
-    return _refresh_company(
-        actor=actor,
-        company_id=company_id,
-        on_date=on_date or clock.today(),
-        passes=[((WarningCode.STOCK_VARIANCE,), Subjects(stocktake_ids=frozenset({stocktake_id})))],
-    )
+    return warnings_refresh_for(stocktake_ids=[stocktake_id], on_date=on_date, actor=actor)
 
 
-def _run_quietly(function: Any, *args: Any, **kwargs: Any) -> None:
-    """A warning refresh after a posting committed: its failure must not fail the posting
-    (the daily job catches up), so it is logged."""
-    try:
-        function(*args, **kwargs)
-    except Exception:
-        logger.exception("trading warnings: refresh after a posting failed")
+# ---------------------------------------------------------------- after a posting commits
 
 
-def refresh_contract_on_commit(contract_id: int) -> None:
-    """For the posting services: refresh a contract's warnings once the transaction commits."""
-    transaction.on_commit(
-        functools.partial(_run_quietly, warnings_refresh_for_contract, contract_id)
-    )
+@dataclass(eq=False)
+class _PendingRefresh:
+    """What one transaction's postings changed, refreshed once it commits: one Huey task
+    (`tasks.trading_warnings_refresh_task`) with the union of the ids."""
+
+    contract_ids: set[int] = field(default_factory=set)
+    partner_ids: set[int] = field(default_factory=set)
+    stocktake_ids: set[int] = field(default_factory=set)
+    is_queued: bool = False
+
+    def enqueue(self) -> None:
+        """Queue the refresh, once. Never raises: a failure to queue (the queue's store is
+        down) must not fail the postings that committed — the daily job catches up."""
+        if self.is_queued:
+            return
+        self.is_queued = True
+        ids = sorted(self.contract_ids), sorted(self.partner_ids), sorted(self.stocktake_ids)
+        try:
+            from ..tasks import trading_warnings_refresh_task  # the tasks import this module
+
+            trading_warnings_refresh_task(*ids)
+        except Exception:
+            logger.exception(
+                "trading warnings: the refresh after a posting could not be queued (contracts "
+                "%s, partners %s, stocktakes %s); the daily job catches up",
+                *ids,
+            )
 
 
-def refresh_partner_on_commit(partner_id: int, company_id: int | None = None) -> None:
-    transaction.on_commit(
-        functools.partial(
-            _run_quietly, warnings_refresh_for_partner, partner_id, company_id=company_id
-        )
-    )
+@dataclass(eq=False)
+class _OnCommit:
+    """One `transaction.on_commit` registration of a pending refresh, made in the savepoint
+    `savepoints` (Django drops it if that savepoint rolls back). The first hook call of a
+    transaction registers one; a call in another savepoint registers another of the same
+    refresh, so the refresh survives as long as any savepoint that added to it does; whichever
+    runs first at the commit queues it, the others find it queued."""
+
+    refresh: _PendingRefresh
+    savepoints: tuple[str, ...]
+
+    def run(self) -> None:
+        self.refresh.enqueue()
 
 
-def refresh_stocktake_on_commit(stocktake_id: int) -> None:
-    transaction.on_commit(
-        functools.partial(_run_quietly, warnings_refresh_for_stocktake, stocktake_id)
-    )
+def _registered(connection: Any) -> _OnCommit | None:
+    """The latest registration of the transaction's pending refresh, if any (the callbacks
+    waiting for the commit are the transaction's: Django empties the list at the commit and
+    the rollback, and drops a rolled-back savepoint's)."""
+    for _savepoints, callback, _robust in reversed(connection.run_on_commit):
+        registration = getattr(callback, "__self__", None)
+        if isinstance(registration, _OnCommit) and not registration.refresh.is_queued:
+            return registration
+    return None
+
+
+def warnings_refresh_after_commit(
+    *,
+    contract_ids: Iterable[int | None] = (),
+    partner_ids: Iterable[int | None] = (),
+    stocktake_ids: Iterable[int | None] = (),
+    using: str | None = None,
+) -> None:
+    """For the posting services, inside their transaction: once it commits, refresh the
+    warnings of these contracts (with their counterparties), partners and stocktakes in the
+    background (`warnings_refresh_for` in a Huey task), so the person posting never waits for
+    the detection. All the calls of one transaction make one task with the union of their
+    ids; a transaction that rolls back queues nothing. (Ids added in a savepoint that rolls
+    back while the transaction goes on may still be refreshed: harmless, a refresh reads only
+    what committed.) Outside a transaction the task is queued at once."""
+    contracts = {int(pk) for pk in contract_ids if pk}
+    partners = {int(pk) for pk in partner_ids if pk}
+    stocktakes = {int(pk) for pk in stocktake_ids if pk}
+    if not (contracts or partners or stocktakes):
+        return
+    connection = transaction.get_connection(using)
+    savepoints = tuple(connection.savepoint_ids)
+    latest = _registered(connection) if connection.in_atomic_block else None
+    refresh = latest.refresh if latest is not None else _PendingRefresh()
+    refresh.contract_ids |= contracts
+    refresh.partner_ids |= partners
+    refresh.stocktake_ids |= stocktakes
+    if latest is None or latest.savepoints != savepoints:
+        transaction.on_commit(_OnCommit(refresh, savepoints).run, using=using, robust=True)
 
 
 # ---------------------------------------------------------------- acknowledge and resolve

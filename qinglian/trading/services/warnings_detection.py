@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_UP, Decimal
 from typing import Any
 
-from django.db.models import F, Max, Min, Q, Sum
+from django.db.models import F, Max, Min, Q
 
 from qinglian.org.enums import RoleCode
 
@@ -30,7 +30,6 @@ from ..enums import (
     ContractKind,
     ContractStatus,
     CreditGrade,
-    PartnerAccount,
     PaymentKind,
     PaymentTerm,
     PostingStatus,
@@ -39,15 +38,12 @@ from ..enums import (
 from ..models import (
     Contract,
     ContractLine,
-    Invoice,
     Partner,
     PartnerBalance,
-    PartnerLedgerEntry,
     Payment,
     Qualification,
     StockDocument,
 )
-from ..models.money import OpeningBalance
 from ..models.stock import StocktakeLine
 from ..models.warnings import (
     WarningCode,
@@ -55,7 +51,6 @@ from ..models.warnings import (
 )
 from ..selectors import credit as credit_selectors
 from ..selectors.master import REQUIRED_QUALIFICATION_KINDS
-from ..selectors.money import LedgerItem, allocate_open_items
 
 ZERO = Decimal("0")
 MILLI = Decimal("0.001")
@@ -200,11 +195,17 @@ class Subjects:
     stocktake_ids: frozenset[int] | None = None
 
     def contract_q(self, prefix: str = "") -> Q:
-        """Contracts (through `prefix`) of the chains and partners asked for."""
+        """Contracts (through `prefix`) of the chains and partners asked for. Through a
+        relation the chains' contracts are a subquery, so the related rows are found by their
+        contract index (an OR across the join would scan the company's rows)."""
         q = Q()
         if self.contract_original_ids is not None:
             ids = sorted(self.contract_original_ids)
-            q &= Q(**{f"{prefix}original_id__in": ids}) | Q(**{f"{prefix}pk__in": ids})
+            chains = Q(original_id__in=ids) | Q(pk__in=ids)
+            if prefix:
+                q &= Q(**{f"{prefix}pk__in": Contract.objects.filter(chains).values("pk")})
+            else:
+                q &= chains
         if self.partner_ids is not None:
             q &= Q(**{f"{prefix}partner_id__in": sorted(self.partner_ids)})
         return q
@@ -872,94 +873,15 @@ def _sales_owners(company_id: int, partner_ids: Iterable[int]) -> dict[int, set[
     return owners
 
 
-@dataclass(frozen=True)
-class OpenReceivable:
-    """One receivable charge a customer still (partly) owes a company."""
-
-    partner_id: int
-    contract_id: int | None  # the first revision of the contract
-    voucher_type: str
-    voucher_id: int
-    due_date: datetime.date
-    outstanding: Decimal
-    days_overdue: int
-
-
 def open_receivables(
     company_id: int, on_date: datetime.date, partner_ids: Iterable[int] | None = None
-) -> list[OpenReceivable]:
-    """A company's open receivables as of `on_date`, by the credit selectors' definition:
-    settled first in first out by due date per customer and contract
-    (`selectors.money.allocate_open_items`, a reversal cancelling what it reverses). Read
-    set-wise whatever the size of the book — the customers owing something, their ledger up to
-    the day, the company's reversals: four queries, no per-customer or per-voucher lists in the
-    SQL (the credit selectors' ageing puts one condition per customer and contract in its
-    query, which SQLite refuses beyond about a thousand)."""
-    entries = PartnerLedgerEntry.objects.filter(
-        company_id=company_id, account=PartnerAccount.RECEIVABLE, posting_date__lte=on_date
+) -> list[credit_selectors.OpenReceivable]:
+    """A company's open receivables as of `on_date` (of some customers): the credit
+    selectors' one definition and set-wise reading (`selectors.credit.open_receivables`), so
+    the overdue warnings, the ageing and the overdue block agree."""
+    return credit_selectors.open_receivables(
+        as_of=on_date, company_id=company_id, partner_ids=partner_ids
     )
-    if partner_ids is not None:
-        entries = entries.filter(partner_id__in=sorted(set(partner_ids)))
-    owing = (
-        entries.order_by()
-        .values("partner_id")
-        .annotate(balance=Sum("amount"))
-        .filter(balance__gt=0)
-        .values("partner_id")
-    )
-    rows = list(
-        entries.filter(partner_id__in=owing).values(
-            "partner_id",
-            "contract_id",
-            "contract__original_id",
-            "voucher_type",
-            "voucher_id",
-            "amount",
-            "posting_date",
-            "due_date",
-        )
-    )
-    if not rows:
-        return []
-    targets: dict[tuple[str, int], tuple[str, int]] = {}
-    for model, voucher_type in (
-        (Invoice, "invoice"),
-        (Payment, "payment"),
-        (OpeningBalance, "opening"),
-    ):
-        for pk, reverses_id in model.objects.filter(
-            company_id=company_id, reverses__isnull=False
-        ).values_list("pk", "reverses_id"):
-            targets[(voucher_type, pk)] = (voucher_type, reverses_id)
-    groups: dict[tuple[int, int | None], list[LedgerItem]] = defaultdict(list)
-    for entry in rows:
-        key = (entry["voucher_type"], entry["voucher_id"])
-        chain = entry["contract__original_id"] or entry["contract_id"]
-        groups[(entry["partner_id"], chain)].append(
-            LedgerItem(
-                key=key,
-                amount=entry["amount"],
-                posting_date=entry["posting_date"],
-                due_date=entry["due_date"],
-                against=targets.get(key),
-            )
-        )
-    items = []
-    for (partner_id, contract_chain), ledger in groups.items():
-        for item in allocate_open_items(ledger):
-            if item.outstanding > 0:
-                items.append(
-                    OpenReceivable(
-                        partner_id=partner_id,
-                        contract_id=contract_chain,
-                        voucher_type=item.key[0],
-                        voucher_id=item.key[1],
-                        due_date=item.due_date,
-                        outstanding=item.outstanding,
-                        days_overdue=max(0, (on_date - item.due_date).days),
-                    )
-                )
-    return items
 
 
 def detect_receivable_overdue(ctx: Context) -> list[Hit]:
@@ -968,7 +890,7 @@ def detect_receivable_overdue(ctx: Context) -> list[Hit]:
     definition; the ageing buckets are theirs too); one warning per customer and company."""
     grace = ctx.thresholds.overdue_grace_days
     items = open_receivables(ctx.company_id, ctx.on_date, ctx.subjects.partner_ids)
-    per_partner: dict[int, list[Any]] = defaultdict(list)
+    per_partner: dict[int, list[credit_selectors.OpenReceivable]] = defaultdict(list)
     for item in items:
         if is_overdue(item.due_date, ctx.on_date, grace):
             per_partner[item.partner_id].append(item)
