@@ -5,18 +5,22 @@ a template whose shipped definition and settings are already stored is left alon
 version, no audit event); a demo request is submitted once, keyed by its requester and an
 idempotency key, and the decisions that follow run only when it is first submitted.
 Run them after the demo organisation (`qinglian.org.demo.demo_load`): the requests name its
-people and projects.
+people and projects. `expense_history_load` adds a year of 东港建设's expense claims (below).
 """
 
 from __future__ import annotations
 
 import datetime
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 from django.db import transaction
 from django.test.utils import override_settings
+from django.utils import timezone
 
 from qinglian.core import clock
 from qinglian.core.actors import SYSTEM_ACTOR
@@ -136,6 +140,7 @@ EXPENSE_CLAIM = {
         ),
         _field("amount", "金额", "money", required=True),
         _field("incurred_on", "发生日期", "date"),
+        _field("claimant", "实际报销人", "person", help="代他人报销时填写：费用实际发生人、收款人"),
         _field(
             "items",
             "明细",
@@ -465,3 +470,234 @@ def approval_requests_load() -> int:
                 _decide(request, verb, username, comment)
             created += 1
     return created
+
+
+# ---------------------------------------------------------------- a year of expense claims
+
+# 东港建设's expense claims over the last year, each through the expense flow with the clock
+# set to when it happened (so submission times, decision times and the audit trail read as
+# they happened). Most amounts arise naturally; two site engineers' travel claims keep landing
+# just under 5,000 yuan, where the leader in charge would have to approve — what the
+# threshold-clustering and first-digit (Benford) rules look for — and one claim filed for the
+# department head was approved by her. About 320 claims fall in one calendar year: the
+# first-digit rule needs 300 amounts per company and year.
+EXPENSE_HISTORY_KEY = "demo-expense-history"
+EXPENSE_HISTORY_COUNT = 320
+EXPENSE_HISTORY_SEED = 20260101
+EXPENSE_COMPANY = "DGJS"
+# Who claims, and how often (weights).
+CLAIMANTS = (
+    ("liuyang", 5),
+    ("sunpeng", 5),
+    ("shenjun", 3),
+    ("fangyong", 2),
+    ("wugang", 2),
+    ("zhenghong", 1),
+    ("gaofeng", 1),
+    ("hujing", 1),
+)
+# Their travel claims stay just under the 5,000 yuan where the leader in charge approves.
+SHAPERS = ("liuyang", "sunpeng")
+SHAPED_EVERY = 7  # one claim in seven
+CITIES = ("宁波", "杭州", "上海", "温州", "台州", "嘉兴")
+TRIP_PURPOSES = (
+    "项目部现场协调",
+    "参加港口工程技术交流会",
+    "钢结构加工厂驻厂监造",
+    "业主方图纸会审",
+    "材料供应商考察",
+    "设计院方案评审",
+)
+SMALL_ITEMS = (
+    ("交通", "六横项目部往返渡轮及出租车费"),
+    ("交通", "工地夜间加班打车费"),
+    ("办公", "项目部打印耗材及复印费"),
+    ("办公", "工程资料装订及晒图费"),
+    ("其他", "工地急用五金工具"),
+)
+MIDDLE_ITEMS = (
+    ("招待", "业主方来访工作餐"),
+    ("招待", "设计院专家评审工作餐"),
+    ("办公", "项目部办公用品采购"),
+    ("其他", "安全帽、反光背心等劳保用品"),
+)
+LARGE_ITEMS = (
+    ("其他", "项目部空调维修及配件"),
+    ("招待", "质监站竣工验收工作餐"),
+    ("办公", "项目部打印机及办公家具购置"),
+)
+
+
+@dataclass(frozen=True)
+class DemoClaim:
+    key: str
+    requester: str
+    moment: datetime.datetime  # submitted at
+    form: dict[str, Any]
+
+
+class _SimulatedClock:
+    """`qinglian.core.clock.now` while the claims load: the moment set, never later than the
+    real time."""
+
+    def __init__(self) -> None:
+        self.limit = timezone.now()
+        self.moment = self.limit
+
+    def now(self) -> datetime.datetime:
+        return min(self.moment, self.limit)
+
+
+def _working_days(first: datetime.date, last: datetime.date) -> list[datetime.date]:
+    days = []
+    day = first
+    while day <= last:
+        if day.weekday() < 5:
+            days.append(day)
+        day += datetime.timedelta(days=1)
+    return days
+
+
+def _working_day_before(day: datetime.date) -> datetime.date:
+    while day.weekday() >= 5:
+        day -= datetime.timedelta(days=1)
+    return day
+
+
+def expense_year(today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The part of the last year (up to yesterday) that lies in one calendar year, the larger
+    part: the claims of the first-digit rule's company-year fall in it."""
+    start, end = today - datetime.timedelta(days=364), today - datetime.timedelta(days=1)
+    parts = [
+        (max(start, datetime.date(year, 1, 1)), min(end, datetime.date(year, 12, 31)))
+        for year in sorted({start.year, end.year})
+    ]
+    return max(parts, key=lambda part: (part[1] - part[0], part[0]))
+
+
+def _at(day: datetime.date, minutes_after_nine: int) -> datetime.datetime:
+    moment = datetime.datetime.combine(day, datetime.time(9, 0))
+    return timezone.make_aware(moment + datetime.timedelta(minutes=minutes_after_nine))
+
+
+def _money_text(amount: Decimal) -> str:
+    return str(amount.quantize(Decimal("0.01")))
+
+
+def _trip(rng: random.Random, days: int) -> str:
+    return f"赴{rng.choice(CITIES)}{rng.choice(TRIP_PURPOSES)}差旅费（{days}天）"
+
+
+def _claim_form(
+    day: datetime.date, title: str, expense_type: str, amount: Decimal, **extra: Any
+) -> dict[str, Any]:
+    incurred = _working_day_before(day - datetime.timedelta(days=3))
+    return {
+        "title": title,
+        "expense_type": expense_type,
+        "amount": _money_text(amount),
+        "incurred_on": incurred.isoformat(),
+        "items": [{"date": incurred.isoformat(), "item": title, "amount": _money_text(amount)}],
+        **extra,
+    }
+
+
+def plan_expense_claims(today: datetime.date, head_id: int) -> list[DemoClaim]:
+    """The claims, on paper (seeded: a given `today` always gives the same claims), oldest
+    first. `head_id`: the department head 刘洋 files two claims for."""
+    rng = random.Random(EXPENSE_HISTORY_SEED)  # noqa: S311 - demo data, not security
+    first, last = expense_year(today)
+    working = _working_days(first, last)
+    people = [name for name, weight in CLAIMANTS for _ in range(weight)]
+    claims: list[tuple[datetime.date, int, str, dict[str, Any]]] = []
+    for number, day in enumerate(sorted(rng.choice(working) for _ in range(EXPENSE_HISTORY_COUNT))):
+        minutes = rng.randrange(0, 450)
+        if number % SHAPED_EVERY == 3:
+            requester = SHAPERS[number // SHAPED_EVERY % 2]
+            amount = Decimal(rng.randrange(4600_00, 4990_00)) / 100
+            form = _claim_form(day, _trip(rng, rng.randint(4, 6)), "差旅", amount)
+        else:
+            requester = rng.choice(people)
+            # Spread evenly over two decades (100–10,000 yuan): first digits as Benford's law has
+            # them for amounts that arise naturally.
+            amount = Decimal(str(round(10 ** rng.uniform(2, 4), 2)))
+            if amount < 300:
+                expense_type, title = rng.choice(SMALL_ITEMS)
+            elif amount < 1500:
+                expense_type, title = rng.choice(SMALL_ITEMS + MIDDLE_ITEMS)
+            elif rng.random() < 0.6:
+                expense_type, title = "差旅", _trip(rng, rng.randint(1, 4))
+            else:
+                expense_type, title = rng.choice(MIDDLE_ITEMS + LARGE_ITEMS)
+            form = _claim_form(day, title, expense_type, amount)
+        claims.append((day, minutes, requester, form))
+    # The last three months always hold some of 刘洋's claims just under the threshold …
+    for days_ago in (78, 55, 33, 12):
+        day = _working_day_before(today - datetime.timedelta(days=days_ago))
+        amount = Decimal(rng.randrange(4700_00, 4990_00)) / 100
+        claims.append(
+            (day, rng.randrange(0, 450), "liuyang", _claim_form(day, _trip(rng, 5), "差旅", amount))
+        )
+    # … and two claims he filed for his department head, which she approved herself.
+    for days_ago, title, amount in (
+        (96, "代胡静报销：赴杭州参加省港航工程质量评审会差旅费", Decimal("2864.50")),
+        (26, "代胡静报销：赴宁波参加业主方项目协调会差旅费", Decimal("1938.00")),
+    ):
+        day = _working_day_before(today - datetime.timedelta(days=days_ago))
+        form = _claim_form(day, title, "差旅", amount, claimant=head_id)
+        claims.append((day, rng.randrange(0, 300), "liuyang", form))
+    claims.sort(key=lambda claim: (claim[0], claim[1]))
+    return [
+        DemoClaim(f"{EXPENSE_HISTORY_KEY}-{number:04d}", requester, _at(day, minutes), form)
+        for number, (day, minutes, requester, form) in enumerate(claims, start=1)
+    ]
+
+
+def _next_moment(moment: datetime.datetime, rng: random.Random) -> datetime.datetime:
+    """When the next approver gets to it: within a few hours, office hours on working days."""
+    later = timezone.localtime(moment) + datetime.timedelta(minutes=rng.randrange(25, 200))
+    if later.hour >= 18 or later.weekday() >= 5:
+        day = later.date() + datetime.timedelta(days=1)
+        while day.weekday() >= 5:
+            day += datetime.timedelta(days=1)
+        later = _at(day, rng.randrange(0, 90))
+    return later
+
+
+def expense_history_load() -> int:
+    """Submit and approve the year of 东港建设's expense claims unless they are loaded; returns
+    how many were created (0 on a second run)."""
+    if ApprovalRequest.objects.filter(idempotency_key__startswith=EXPENSE_HISTORY_KEY).exists():
+        return 0
+    users = {
+        user.username: user
+        for user in User.objects.filter(company__code=EXPENSE_COMPANY, is_active=True)
+    }
+    simulated = _SimulatedClock()
+    claims = plan_expense_claims(timezone.localdate(simulated.limit), users["hujing"].pk)
+    rng = random.Random(EXPENSE_HISTORY_SEED + 1)  # noqa: S311 - demo data, not security
+    with (
+        override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"),
+        transaction.atomic(),
+        mock.patch.object(clock, "now", simulated.now),
+    ):
+        for claim in claims:
+            simulated.moment = claim.moment
+            request = services.request_submit(
+                actor=users[claim.requester],
+                template_code="expense_claim",
+                form_data=claim.form,
+                idempotency_key=claim.key,
+            )
+            for _step in range(10):
+                task = (
+                    ApprovalTask.objects.select_related("assignee")
+                    .filter(request=request, status=TaskStatus.PENDING)
+                    .order_by("pk")
+                    .first()
+                )
+                if task is None or task.assignee is None:
+                    break
+                simulated.moment = _next_moment(simulated.moment, rng)
+                services.task_approve(actor=task.assignee, task_id=task.pk, comment="同意。")
+    return len(claims)

@@ -113,6 +113,10 @@ USERS = [
     DemoUser("shilei", "石磊", "DGWY", "TC", "停车场管理员", (R.HANDLER,), True),
     DemoUser("tiantian", "田甜", "DGWY", "CW", "会计", (R.FINANCE,), True),
     DemoUser("jiangbo", "姜波", "DGWY", "FW", "总经理", (R.GENERAL_MANAGER, R.LEADER_IN_CHARGE)),
+    # 东港建设 buys its own building materials (the trading demo's project supply); listed last
+    # so that the employee numbers and phone numbers above stay as they are.
+    DemoUser("shenjun", "沈俊", "DGJS", "GC", "材料采购员", (R.PURCHASER,)),
+    DemoUser("fangyong", "方勇", "DGJS", "GC", "材料员", (R.WAREHOUSE_KEEPER,)),
 ]
 
 # Group-level roles cover the whole group; everybody else's cover their own company.

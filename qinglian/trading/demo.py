@@ -12,6 +12,9 @@ Everything goes through the trading services (and the approvals engine for the d
 the audit trail records it; the master data is entered a few weeks before the year starts, with
 the clock set to then. Idempotent: when the marker supplier (SUPPLIERS[0]) exists, the demo is
 taken as loaded and nothing is created. Run after `qinglian.org.demo.demo_load`.
+
+`project_supply_demo_load` adds 东港建设's own purchases of building materials (below): a
+purchaser, his related suppliers and the findings they leave for supervision.
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from typing import Any
 
 from django.db import transaction
 from django.test.utils import override_settings
+from django.utils import timezone
 
 from qinglian.approvals import services as approval_services
-from qinglian.approvals.enums import SelfApprovalRule
-from qinglian.approvals.models import ApprovalTemplate
+from qinglian.approvals.enums import SelfApprovalRule, TaskStatus
+from qinglian.approvals.models import ApprovalTask, ApprovalTemplate
 from qinglian.core import clock
 from qinglian.core.actors import SYSTEM_ACTOR
 from qinglian.org.demo import demo_uscc
-from qinglian.org.models import Company, User
+from qinglian.org.models import Company, Department, User
 
 from .approval_binding import approval_flows
 from .demo_history import (
@@ -44,9 +48,17 @@ from .demo_history import (
     plan_history,
     simulated_clock,
 )
-from .enums import CreditGrade, PartnerKind, QualificationKind, WarehouseKind
-from .models import Partner
-from .services import master, warnings
+from .enums import (
+    ContractKind,
+    CreditGrade,
+    PartnerKind,
+    PaymentTerm,
+    QualificationKind,
+    StockDocumentKind,
+    WarehouseKind,
+)
+from .models import Commodity, Partner
+from .services import contracts, master, money, stock, warnings
 
 COMPANY = "DGSM"
 GROUP = "DG"
@@ -484,3 +496,385 @@ def _master_data_load(
         assert change.approval_request_id is not None
         drive(change.approval_request_id, {"caomin": "额度在公司授信政策内。"}, pause)
         result.add("credit changes")
+
+
+# ---------------------------------------------------------------- 东港建设's own materials
+
+# 东港建设 (DGJS) buys the rebar for its sites itself. Its materials purchaser 沈俊 brings in two
+# local suppliers in the autumn: 舟山恒顺, whose contact's mobile number is 沈俊's own, and 舟山
+# 顺鑫, paid into the same bank account as 恒顺. Within two weeks he signs three contracts with
+# them, each a little under the 1,000,000 yuan above which the leader in charge approves, at
+# prices about 10 % over 宁波甬钢's. 顺鑫 is paid in full before it delivers anything (an
+# exception payment approved through the payment flow), 恒顺's first invoice is booked a
+# second time under another number, and 恒顺's third lot is unloaded at the site before its
+# contract is approved (the receipt is entered afterwards, dated the day the steel arrived).
+# 顺鑫's exception payment is approved by the leader in charge at 23:42.
+PROJECT_COMPANY = "DGJS"
+PROJECT_MARKER_CODE = "JS-GYS-001"
+PROJECT_STORE = "JS-WH01"
+PROJECT_SUPPLIERS = [
+    DemoPartner(
+        PROJECT_MARKER_CODE,
+        "舟山恒顺建材贸易有限公司",
+        PartnerKind.SUPPLIER,
+        121,
+        "浙江舟山农村商业银行定海支行",
+        "201000287654321",
+        "0580-2266178",
+        "浙江省舟山市定海区盐仓街道新港工业园区12号",
+        ("沈建国", "总经理", ""),  # the phone: the purchaser's own mobile (filled in at load)
+    ),
+    DemoPartner(
+        "JS-GYS-002",
+        "舟山顺鑫物资有限公司",
+        PartnerKind.SUPPLIER,
+        122,
+        "浙江舟山农村商业银行定海支行",
+        "2010-0028-7654-321",  # 恒顺's account, written with dashes
+        "0580-2031856",
+        "浙江省舟山市普陀区东港街道海华路58号",
+        ("王海燕", "销售经理", "13906801856"),
+    ),
+]
+PROJECT_REASONS = {
+    "JS-GYS-001": "舟山本地钢筋现货商，可按工地进度随叫随送，省去甬钢汽运周转。",
+    "JS-GYS-002": "普陀本地钢材经销商，作为在建项目钢筋的第二货源。",
+}
+PROJECT_CONTRACT_COMMENTS = {"gaofeng": "合同条款已审查。", "zhuting": "在项目材料预算内。"}
+PROJECT_PAYMENT_COMMENTS = {
+    "majun": "同意支付。",
+    "huangzhiming": "同意。",
+    "heping": "同意。",
+}
+
+
+@dataclass
+class ProjectSupply:
+    """Who and what the project supply story refers to."""
+
+    company: Company
+    group: Company
+    users: dict[str, User]
+    clock: SimulatedClock
+    calendar: Calendar
+    result: TradingDemoResult
+    partners: dict[str, Partner] = field(default_factory=dict)
+    warehouse_id: int = 0
+    rebar_id: int = 0
+
+    def at(self, day: datetime.date, hour: int, minute: int) -> None:
+        self.clock.set(day, datetime.time(hour, minute))
+
+    def pause(self) -> None:
+        self.clock.advance(23)
+
+    def decide(self, request_id: int, comments: dict[str, str], late: tuple[str, ...] = ()) -> None:
+        """Approve `request_id` to its end; a person in `late` decides at 23:42 (from home,
+        on the phone), whoever follows the next morning."""
+        for _round in range(20):
+            task = (
+                ApprovalTask.objects.select_related("assignee")
+                .filter(request_id=request_id, status=TaskStatus.PENDING)
+                .order_by("pk")
+                .first()
+            )
+            if task is None:
+                return
+            assert task.assignee is not None
+            day = timezone.localdate(self.clock.now())
+            if task.assignee.username in late:
+                self.at(day, 23, 42)
+            elif timezone.localtime(self.clock.now()).hour >= 19:
+                self.at(self.calendar.next(day, 1), 8, 50)
+            else:
+                self.pause()
+            approval_services.task_approve(
+                actor=task.assignee,
+                task_id=task.pk,
+                comment=comments.get(task.assignee.username, "同意。"),
+            )
+        raise RuntimeError(f"approval request {request_id} did not finish")  # pragma: no cover
+
+
+def project_supply_demo_load() -> TradingDemoResult:
+    """Load 东港建设's materials purchasing (above) unless its first supplier exists; returns
+    what was created. Run after `trading_demo_load` (the trading flows and commodities)."""
+    result = TradingDemoResult()
+    group = Company.objects.get(code=GROUP)
+    if Partner.objects.filter(company=group, code=PROJECT_MARKER_CODE).exists():
+        return result
+    with (
+        override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"),
+        transaction.atomic(),
+        simulated_clock() as simulated,
+    ):
+        company = Company.objects.get(code=PROJECT_COMPANY)
+        story = ProjectSupply(
+            company=company,
+            group=group,
+            users={user.username: user for user in User.objects.filter(is_active=True)},
+            clock=simulated,
+            calendar=Calendar(clock.today()),
+            result=result,
+        )
+        _project_supply_play(story)
+    result.add("warnings", _warnings_detect(company))
+    return result
+
+
+def _project_supplier(story: ProjectSupply, spec: DemoPartner, day: datetime.date) -> None:
+    shenjun = story.users["shenjun"]
+    story.at(day, 9, 10)
+    name, position, phone = spec.contact
+    partner = master.partner_create(
+        actor=shenjun,
+        company_id=story.group.pk,
+        code=spec.code,
+        name=spec.name,
+        kind=spec.kind,
+        uscc=demo_uscc(spec.serial),
+        bank_name=spec.bank_name,
+        bank_account=spec.bank_account,
+        phone=spec.phone,
+        address=spec.address,
+        contacts=[{"name": name, "position": position, "phone": phone or shenjun.phone}],
+    )
+    story.result.add("partners")
+    master.qualification_add(
+        actor=shenjun,
+        partner_id=partner.pk,
+        kind=QualificationKind.BUSINESS_LICENCE,
+        name="营业执照",
+        number=demo_uscc(spec.serial),
+        issued_on=story.calendar.today - datetime.timedelta(days=2 * 365 + 40),
+    )
+    story.result.add("qualifications")
+    story.pause()
+    admission = master.supplier_admission_create(
+        actor=shenjun,
+        partner_id=partner.pk,
+        reason=PROJECT_REASONS[spec.code],
+        company_id=story.company.pk,
+    )
+    admission = master.supplier_admission_submit(actor=shenjun, admission_id=admission.pk)
+    assert admission.approval_request_id is not None
+    story.decide(
+        admission.approval_request_id,
+        {"hujing": "项目用钢量大，同意引入本地货源。", "gaofeng": "营业执照已核验。"},
+    )
+    story.result.add("supplier admissions")
+    story.partners[spec.code] = partner
+
+
+def _project_contract(
+    story: ProjectSupply,
+    code: str,
+    quantity: str,
+    price: str,
+    signed: datetime.date,
+    remarks: str,
+    *,
+    approve_on: datetime.date | None = None,
+) -> int:
+    """A rebar purchase contract signed (and submitted) on `signed`, approved that day or on
+    `approve_on`; returns its id."""
+    cal = story.calendar
+    story.at(signed, 9, 20)
+    draft = contracts.contract_create(
+        actor=story.users["shenjun"],
+        company_id=story.company.pk,
+        kind=ContractKind.PURCHASE,
+        partner_id=story.partners[code].pk,
+        payment_term=PaymentTerm.ON_DELIVERY,
+        lines=[{"commodity_id": story.rebar_id, "quantity": quantity, "unit_price": price}],
+        signed_on=signed,
+        delivery_start=signed,
+        delivery_end=cal.ahead(10),
+        end_on=cal.ahead(60),
+        department_id=Department.objects.get(company=story.company, code="GC").pk,
+        remarks=remarks,
+    )
+    story.result.add("contracts")
+    story.pause()
+    submitted = contracts.contract_submit(actor=story.users["shenjun"], contract_id=draft.pk)
+    assert submitted.approval_request_id is not None
+    if approve_on is not None:
+        story.at(approve_on, 9, 5)
+    story.decide(submitted.approval_request_id, PROJECT_CONTRACT_COMMENTS)
+    return draft.pk
+
+
+def _project_receipt(
+    story: ProjectSupply,
+    contract_id: int,
+    quantity: str,
+    day: datetime.date,
+    remarks: str,
+    *,
+    posting_date: datetime.date | None = None,
+) -> None:
+    story.at(day, 10, 15)
+    stock.stock_document_create(
+        actor=story.users["fangyong"],
+        kind=StockDocumentKind.RECEIPT,
+        contract_id=contract_id,
+        warehouse_id=story.warehouse_id,
+        posting_date=posting_date or day,
+        lines=[{"commodity_id": story.rebar_id, "quantity": quantity}],
+        remarks=remarks,
+        post=True,
+    )
+    story.result.add("goods receipts")
+
+
+def _project_invoice(
+    story: ProjectSupply,
+    contract_id: int,
+    number: str,
+    amount: str,
+    day: datetime.date,
+    remarks: str,
+    *,
+    invoice_date: datetime.date | None = None,
+) -> int:
+    story.at(day, 15, 30)
+    zhuting = story.users["zhuting"]
+    invoice = money.invoice_create(
+        actor=zhuting,
+        contract_id=contract_id,
+        invoice_number=number,
+        invoice_date=invoice_date or day,
+        amount=amount,
+        remarks=remarks,
+    )
+    money.invoice_post(actor=zhuting, invoice_id=invoice.pk)
+    story.result.add("invoices")
+    return invoice.pk
+
+
+def _project_payment(
+    story: ProjectSupply,
+    contract_id: int,
+    amount: str,
+    day: datetime.date,
+    remarks: str,
+    *,
+    invoice_id: int | None = None,
+    exception_reason: str = "",
+) -> None:
+    story.at(day, 13, 40)
+    zhuting = story.users["zhuting"]
+    payment = money.payment_create(
+        actor=zhuting,
+        contract_id=contract_id,
+        amount=amount,
+        paid_on=day,
+        invoice_id=invoice_id,
+        is_exception=bool(exception_reason),
+        exception_reason=exception_reason,
+        remarks=remarks,
+    )
+    payment = money.payment_submit(actor=zhuting, payment_id=payment.pk)
+    assert payment.approval_request_id is not None
+    story.decide(
+        payment.approval_request_id,
+        PROJECT_PAYMENT_COMMENTS,
+        late=("huangzhiming", "heping") if exception_reason else (),
+    )
+    story.result.add("payments")
+
+
+def _project_supply_play(story: ProjectSupply) -> None:
+    cal = story.calendar
+    users = story.users
+    story.at(cal.ago(80), 9, 0)
+    warehouse = master.warehouse_create(
+        actor=users["fangyong"],
+        company_id=story.company.pk,
+        code=PROJECT_STORE,
+        name="东港建设六横项目部材料库",
+        kind=WarehouseKind.OWN,
+        address="舟山市普陀区六横镇港区路3号项目部",
+        keeper_id=users["fangyong"].pk,
+    )
+    story.result.add("warehouses")
+    story.warehouse_id = warehouse.pk
+    story.rebar_id = Commodity.objects.get(company=story.group, code="RB-HRB400").pk
+    _project_supplier(story, PROJECT_SUPPLIERS[0], cal.ago(78))
+    _project_supplier(story, PROJECT_SUPPLIERS[1], cal.ago(77))
+
+    # Three contracts in two weeks, each just under the leader in charge's 1,000,000 yuan.
+    first = _project_contract(
+        story,
+        "JS-GYS-001",
+        "240",
+        "4030.0000",
+        cal.ago(60),
+        "项目部钢筋，分两批汽运进场，货到验收后付款。",
+    )
+    _project_receipt(story, first, "120.000", cal.ago(55), "恒顺第一批钢筋进场。")
+    invoice_day = cal.ago(53)
+    yy = invoice_day.year % 100
+    invoice = _project_invoice(
+        story, first, f"{yy}33090000003186542", "483600.00", invoice_day, "恒顺第一批钢筋专票。"
+    )
+    second = _project_contract(
+        story,
+        "JS-GYS-002",
+        "245",
+        "3980.0000",
+        cal.ago(52),
+        "项目部钢筋，一次进场，货到验收后付款。",
+    )
+    _project_payment(
+        story,
+        second,
+        "975100.00",
+        cal.ago(50),
+        "顺鑫钢筋全款。",
+        exception_reason="钢厂月底调价，顺鑫要求全款到账后锁价发货；项目部急用，先付全款。",
+    )
+    _project_payment(
+        story, first, "483600.00", cal.ago(49), "恒顺第一批钢筋货款。", invoice_id=invoice
+    )
+    # 恒顺 sends its first invoice again under another number; it is booked a second time.
+    _project_invoice(
+        story,
+        first,
+        f"{yy}33090000003191877",
+        "483600.00",
+        cal.ago(49),
+        "恒顺钢筋专票（供方补寄）。",
+        invoice_date=invoice_day,
+    )
+    # The third contract: the steel is at the site before the contract is approved.
+    arrived = cal.ago(47)
+    approved = cal.next(arrived, 2)
+    third = _project_contract(
+        story,
+        "JS-GYS-001",
+        "236",
+        "4030.0000",
+        cal.ago(48),
+        "项目部钢筋补充采购，货到验收后付款。",
+        approve_on=approved,
+    )
+    _project_receipt(
+        story,
+        third,
+        "236.000",
+        approved,
+        f"恒顺钢筋已于{arrived:%m月%d日}进场卸货，合同审批完成后补录入库。",
+        posting_date=arrived,
+    )
+    third_invoice = _project_invoice(
+        story, third, f"{yy}33090000003199034", "951080.00", cal.next(approved, 2), "恒顺专票。"
+    )
+    _project_receipt(story, first, "120.000", cal.ago(40), "恒顺第二批钢筋进场。")
+    _project_receipt(story, second, "245.000", cal.ago(38), "顺鑫钢筋进场。")
+    _project_payment(
+        story, third, "951080.00", cal.ago(36), "恒顺补充采购钢筋货款。", invoice_id=third_invoice
+    )
+    _project_invoice(
+        story, second, f"{yy}33090000003205521", "975100.00", cal.ago(35), "顺鑫钢筋专票。"
+    )

@@ -33,10 +33,14 @@ What the last months leave for the warnings and reports (ages relative to `today
   two months ago (and the 港润 purchase's); 甬江特钢's ore left 8 days before its 20 %
   prepayment arrived;
 - overdue receivables: 中海建设 0–30 days, 浙能电厂 31–60, 宏达船舶 61–90 and over 90 (it stopped
-  paying four months ago; the overdue block has stopped its shipments since);
+  paying four months ago; the overdue block stopped its shipments — until the last weeks);
 - credit: 宏达船舶's limit was cut from 3,000,000 to 500,000 after it fell overdue, its
   exposure stays far above it; 鑫泰铜材's extra copper order went over its limit through a
   credit exception (requested by sales, approved by finance and the general manager);
+- a favoured customer: 宋佳 sells 宏达船舶 coil again, below what it cost, and three credit
+  exceptions in five weeks — each lifting the overdue block, each approved by the general
+  manager over finance's warning — let the contract and two deliveries through (what the
+  supervision rules on repeated exceptions, overdue shipments and sales below cost find);
 - warehouse: a stocktake with a variance beyond tolerance under approval (coal at the port),
   two earlier ones approved and posted, one without variance;
 - inboxes: a coal payment and the stocktake under approval, a draft ore contract.
@@ -130,6 +134,9 @@ class CreditExceptionSpec:
     amount: Decimal
     reason: str
     valid_days: int = 30
+    allow_overdue: bool = False  # lifts the overdue block too
+    finance_comment: str = "客户无逾期，同意一次性超额。"
+    manager_comment: str = "同意，回款由业务部跟踪。"
 
 
 @dataclass(eq=False)
@@ -198,6 +205,9 @@ class Move:
     remarks: str
     # Entered first with this quantity on the first line, then reversed and entered again.
     mistyped: Decimal | None = None
+    # A goods issue the credit check would stop, let through by an approved credit exception
+    # (asked for and approved just before it, for the contract).
+    credit_exception: CreditExceptionSpec | None = None
 
     @property
     def kind(self) -> str:
@@ -549,8 +559,9 @@ class Planner:
         lines: list[MoveLine],
         remarks: str = "",
         mistyped: Decimal | None = None,
+        credit_exception: CreditExceptionSpec | None = None,
     ) -> Move:
-        movement = Move(deal, keeper, store, lines, remarks, mistyped)
+        movement = Move(deal, keeper, store, lines, remarks, mistyped, credit_exception)
         hour = 10 if movement.kind == StockDocumentKind.RECEIPT else 14
         self.at(day, hour, self.minute(), movement)
         return movement
@@ -808,6 +819,7 @@ class Planner:
         self.coal_now()
         self.ore_now()
         self.copper_now()
+        self.shipyard_favoured()  # last: it draws on the generator after the rest of the story
         self.steps.sort()
         return Plan(self.cal.today, self.steps, self.deals, self.named)
 
@@ -1278,6 +1290,72 @@ class Planner:
             ),
         )
 
+    def shipyard_favoured(self) -> None:
+        """宏达船舶 is four months overdue and far over its cut limit, yet 宋佳 sells it coil
+        again — below what the coil cost — and three credit exceptions in five weeks, each
+        lifting the overdue block, let the contract and two deliveries through: finance warns
+        each time, the general manager approves each time."""
+        cal = self.cal
+        overrun = (
+            "宏达船舶旧欠约126万元已逾期四个月，信用额度已压降至50万元；"
+            "本次须解除逾期冻结并超额约151万元。"
+        )
+        finance = "客户逾期未清、已超额度，财务不建议放货；如业务部坚持，请总经理决定。"
+        deal = self.deal(
+            key="shipyard_again",
+            kind=ContractKind.SALES,
+            owner="songjia",
+            partner="SM-KH-004",
+            lines=[DealLine(COIL, D(120), D("3600.0000"))],
+            signed=cal.ago(34),
+            delivery=(cal.ago(30), cal.ahead(20)),
+            end_on=cal.ahead(50),
+            term=PaymentTerm.CREDIT,
+            credit_days=30,
+            remarks="宏达18号散货船分段抢工用卷板，分批送厂；客户承诺新货按账期付款，旧欠分三期清偿。",
+            credit_exception=CreditExceptionSpec(
+                requester="songjia",
+                amount=D("1600000.00"),
+                reason=overrun
+                + "客户18号船分段抢工，承诺新货按期付款、旧欠分三期清偿；老客户，请特批签约。",
+                allow_overdue=True,
+                finance_comment=finance,
+                manager_comment="同意签约，旧欠由宋佳负责催收。",
+            ),
+        )
+        for day, quantity, remarks, reason in (
+            (
+                cal.ago(21),
+                D(50),
+                "宏达18号船分段抢工，首批送厂。",
+                "18号船分段合拢在即，客户催货；首批50吨，旧欠第一期款下周到账。",
+            ),
+            (
+                cal.ago(8),
+                D(50),
+                "宏达18号船第二批送厂。",
+                "客户称第一期旧欠已安排付款，第二批50吨先行发货，避免船台停工。",
+            ),
+        ):
+            issue = self.move(
+                day,
+                deal,
+                "tangwei",
+                OWN,
+                [MoveLine(COIL, quantity)],
+                remarks,
+                credit_exception=CreditExceptionSpec(
+                    requester="songjia",
+                    amount=D("1600000.00"),
+                    reason=overrun + reason,
+                    valid_days=7,
+                    allow_overdue=True,
+                    finance_comment=finance,
+                    manager_comment="同意发货，宋佳跟踪回款。",
+                ),
+            )
+            self.bill(cal.after(day, 1), deal, issue.value(), "卷板发货发票（宏达18号船）。")
+
 
 def plan_history(today: datetime.date, tolerances: Mapping[str, Decimal], seed: int = SEED) -> Plan:
     """The year ending `today`, on paper (no database), checked."""
@@ -1358,12 +1436,14 @@ def check_plan(
             if action.deal.submit:
                 signed.add(id(action.deal))
                 if action.deal.kind == ContractKind.SALES:
+                    spec = action.deal.credit_exception
                     limit = limits.get(action.deal.partner, ZERO)
-                    if action.deal.credit_exception is not None:
-                        limit += action.deal.credit_exception.amount
+                    if spec is not None:
+                        limit += spec.amount
                     if exposure(action.deal.partner) > limit:
                         problem(step, f"{action.deal.partner}: over the credit limit")
-                    if overdue(action.deal.partner, step.day) > 0:
+                    lifted = spec is not None and spec.allow_overdue
+                    if not lifted and overdue(action.deal.partner, step.day) > 0:
                         problem(step, f"{action.deal.partner}: contract while overdue")
         elif isinstance(action, Move):
             deal = action.deal
@@ -1379,9 +1459,12 @@ def check_plan(
                     problem(step, f"{deal.partner} {line.code}: beyond the contract")
             if deal.kind == ContractKind.SALES:
                 issued_value[id(deal)] += action.value()
-                if overdue(deal.partner, step.day) > 0:
+                spec = action.credit_exception
+                lifted = spec is not None and spec.allow_overdue
+                if not lifted and overdue(deal.partner, step.day) > 0:
                     problem(step, f"{deal.partner}: shipment while overdue beyond the block")
-                if exposure(deal.partner) > limits.get(deal.partner, ZERO):
+                limit = limits.get(deal.partner, ZERO) + (spec.amount if spec else ZERO)
+                if exposure(deal.partner) > limit:
                     problem(step, f"{deal.partner}: over the credit limit")
         elif isinstance(action, Invoice):
             deal = action.bill.deal
@@ -1606,13 +1689,14 @@ class Player:
             amount=spec.amount,
             reason=spec.reason,
             valid_until=self.clock.today() + datetime.timedelta(days=spec.valid_days),
+            allow_overdue=spec.allow_overdue,
             contract_id=contract_id,
             company_id=self.cast.company.pk,
         )
         assert exception.approval_request_id is not None
         drive(
             exception.approval_request_id,
-            {"caomin": "客户无逾期，同意一次性超额。", "dengqiang": "同意，回款由业务部跟踪。"},
+            {FINANCE: spec.finance_comment, "dengqiang": spec.manager_comment},
             self.pause,
         )
         self.tally.add("credit exceptions")
@@ -1653,6 +1737,9 @@ class Player:
                 posting_date=day,
             )
             self.tally.add(what, 2)
+            self.pause()
+        if action.credit_exception is not None:
+            self.credit_exception(deal, action.credit_exception, deal.contract_id)
             self.pause()
         stock.stock_document_create(
             actor=keeper,

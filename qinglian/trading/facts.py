@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import re
 import unicodedata
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Coalesce, ExtractYear, TruncDate, TruncMonth
+from django.db.models.lookups import GreaterThanOrEqual, LessThan
 
 from qinglian.approvals.models import ApprovalRequest
 from qinglian.audit.models import AuditEvent
@@ -44,20 +46,27 @@ from .models import (
     Commodity,
     Contract,
     ContractLine,
+    CreditException,
+    CreditExceptionStatus,
     Invoice,
     Partner,
     PartnerContact,
+    PartnerLedgerEntry,
     Payment,
     Qualification,
     StockDocument,
     StockDocumentLine,
     StockLedgerEntry,
     StocktakeLine,
+    TradingWarning,
+    TradingWarningResponsible,
+    Warehouse,
 )
 from .models.money import OpeningBalance
 
 # Re-exported: the qualification kinds a supplier's admission rests on.
 from .selectors.master import REQUIRED_QUALIFICATION_KINDS as REQUIRED_QUALIFICATION_KINDS
+from .selectors.money import LedgerItem, allocate_open_items
 from .selectors.stock import exact_sum, exact_total
 
 CHUNK = 2000
@@ -1187,3 +1196,384 @@ def document_for_request(request_id: int) -> tuple[str, int] | None:
     if row is None or not str(row[1]).isdigit():
         return None
     return str(row[0]), int(row[1])
+
+
+# ---------------------------------------------------------------- credit exceptions
+
+# Granted: approved (and perhaps used since), or given back unused after it was approved.
+_GRANTED_CREDIT_EXCEPTIONS = Q(
+    status__in=(CreditExceptionStatus.APPROVED, CreditExceptionStatus.USED)
+) | Q(status=CreditExceptionStatus.CANCELLED, approved_by__isnull=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditExceptionFact:
+    """A credit exception (信用例外) as supervision judges it: who asked, who gave the final
+    approval and when, the customer's standing when it was requested, what it let through."""
+
+    id: int
+    number: str
+    company_id: int
+    partner_id: int
+    contract_id: int | None
+    stock_document_id: int | None
+    status: str
+    amount: Decimal
+    allow_overdue: bool
+    valid_until: datetime.date
+    credit_limit: Decimal  # the customer's standing when it was requested
+    exposure: Decimal
+    overdue_amount: Decimal
+    requested_by_id: int
+    approval_request_id: int | None
+    approved_by_id: int | None  # the final approver (None: the system, or imported history)
+    granted_at: datetime.datetime  # decided, else submitted, else created
+    used_document_kind: str
+    used_document_id: int | None
+    used_document_number: str
+
+
+def credit_exception_facts(
+    *,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+    granted_only: bool = True,
+    exception_ids: Collection[int] | None = None,
+    partner_ids: Collection[int] | None = None,
+    used_by_goods_issue_ids: Collection[int] | None = None,
+) -> Iterator[CreditExceptionFact]:
+    """Credit exceptions, oldest id first within each chunk of the ids asked for:
+    `granted_only` (the default) those approved — still unused, used since, or given back
+    after the approval; `since`/`until` bound when they were granted (until exclusive).
+    `used_by_goods_issue_ids`: the exceptions those goods issues used."""
+    queryset: QuerySet[CreditException] = CreditException.objects.all()
+    if granted_only:
+        queryset = queryset.filter(_GRANTED_CREDIT_EXCEPTIONS)
+    granted_at = Coalesce("decided_at", "submitted_at", "created_at")
+    if since is not None:
+        queryset = queryset.filter(Q(GreaterThanOrEqual(granted_at, since)))
+    if until is not None:
+        queryset = queryset.filter(Q(LessThan(granted_at, until)))
+    rows = (
+        queryset.annotate(granted_at=granted_at)
+        .order_by("id")
+        .values_list(
+            "id",
+            "number",
+            "company_id",
+            "partner_id",
+            "contract_id",
+            "stock_document_id",
+            "status",
+            "amount",
+            "allow_overdue",
+            "valid_until",
+            "credit_limit",
+            "exposure",
+            "overdue_amount",
+            "requested_by_id",
+            "approval_request_id",
+            "approved_by_id",
+            "granted_at",
+            "used_document_kind",
+            "used_document_id",
+            "used_document_number",
+        )
+    )
+    yield from _stream(
+        rows,
+        lambda row: CreditExceptionFact(*row),
+        (exception_ids, lambda chunk: Q(pk__in=chunk)),
+        (partner_ids, lambda chunk: Q(partner_id__in=chunk)),
+        (
+            used_by_goods_issue_ids,
+            lambda chunk: Q(used_document_kind="goods_issue", used_document_id__in=chunk),
+        ),
+    )
+
+
+# ---------------------------------------------------------------- overdue receivables
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueItemFact:
+    """A receivable charge still (partly) open on a day, more than the days asked past due."""
+
+    contract_id: int | None  # the first revision of the contract
+    voucher_type: str  # "invoice", "opening"
+    voucher_id: int
+    posting_date: datetime.date
+    due_date: datetime.date
+    outstanding: Decimal
+    days_overdue: int
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueOnDateFact:
+    """What a customer owed a company on a day, more than `more_than_days` past due."""
+
+    company_id: int
+    partner_id: int
+    on: datetime.date
+    more_than_days: int
+    amount: Decimal
+    items: tuple[OverdueItemFact, ...]  # the oldest due first
+
+
+Key = tuple[str, int]
+
+
+def _receivable_reversals(partner_ids: list[int]) -> dict[Key, Key]:
+    """Which voucher each reversal of these partners' vouchers reverses (reversals are few)."""
+    targets: dict[Key, Key] = {}
+    for model, voucher_type in (
+        (Invoice, "invoice"),
+        (Payment, "payment"),
+        (OpeningBalance, "opening"),
+    ):
+        rows = model.objects.filter(partner_id__in=partner_ids, reverses__isnull=False).values_list(
+            "pk", "reverses_id"
+        )
+        for pk, reverses_id in rows.iterator(chunk_size=CHUNK):
+            targets[(voucher_type, pk)] = (voucher_type, reverses_id)
+    return targets
+
+
+def _owing_days(
+    items: list[LedgerItem], days: list[datetime.date], more_than_days: int
+) -> list[datetime.date]:
+    """The days (of `days`, ascending) on which the receivable ledger `items` of one company,
+    customer and contract has something more than `more_than_days` past due. Pure.
+
+    The open items of a day settle the charges in due-date order with every credit posted by
+    then (`selectors.money.allocate_open_items`), so what is overdue — a prefix of that order —
+    is max(0, overdue charges − credits), each voucher net of its reversals: one sweep over the
+    days, no allocation per day. An entry counts for a day from when it is both posted and, for
+    a charge, past due by more than the days allowed."""
+    first: dict[Key, LedgerItem] = {}
+    own: dict[Key, Decimal] = defaultdict(Decimal)
+    for item in items:
+        first.setdefault(item.key, item)
+        own[item.key] += item.amount
+    charges: list[tuple[datetime.date, Decimal]] = []
+    credits: list[tuple[datetime.date, Decimal]] = []
+    grace = datetime.timedelta(days=more_than_days + 1)
+    for item in items:
+        target = item.against if item.against is not None and item.against in first else item.key
+        if own[target] > 0:
+            head = first[target]
+            overdue_from = (head.due_date or head.posting_date) + grace
+            charges.append((max(item.posting_date, overdue_from), item.amount))
+        elif own[target] < 0:
+            credits.append((item.posting_date, item.amount))
+    charges.sort(key=lambda pair: pair[0])
+    credits.sort(key=lambda pair: pair[0])
+    owing: list[datetime.date] = []
+    overdue = credit = ZERO
+    charge_index = credit_index = 0
+    for day in days:
+        while charge_index < len(charges) and charges[charge_index][0] <= day:
+            overdue += charges[charge_index][1]
+            charge_index += 1
+        while credit_index < len(credits) and credits[credit_index][0] <= day:
+            credit += credits[credit_index][1]
+            credit_index += 1
+        if overdue + credit > 0:
+            owing.append(day)
+    return owing
+
+
+def receivables_overdue_on(
+    days: Iterable[tuple[int, int, datetime.date]], *, more_than_days: int
+) -> dict[tuple[int, int, datetime.date], OverdueOnDateFact]:
+    """For each (company id, customer id, day) asked, the receivables the customer owed the
+    company that day more than `more_than_days` days past due — by the credit selectors'
+    definition as of that day (entries posted up to it, settled first in first out by due date
+    per contract, a reversal cancelling what it reverses). Only the days with something
+    overdue come back. Read set-wise: per chunk of customers their receivable ledger up to the
+    last day asked and the reversals among their vouchers; the days are swept, and only those
+    that owe are allocated item by item (for the evidence)."""
+    wanted: dict[tuple[int, int], set[datetime.date]] = defaultdict(set)
+    for company_id, partner_id, on in days:
+        wanted[(company_id, partner_id)].add(on)
+    if not wanted:
+        return {}
+    last = max(max(dates) for dates in wanted.values())
+    company_ids = sorted({company_id for company_id, _partner in wanted})
+    result: dict[tuple[int, int, datetime.date], OverdueOnDateFact] = {}
+    for chunk in _chunks(sorted({partner_id for _company, partner_id in wanted})):
+        targets = _receivable_reversals(chunk)
+        groups: dict[tuple[int, int, int | None], list[LedgerItem]] = defaultdict(list)
+        rows = (
+            PartnerLedgerEntry.objects.filter(
+                account=PartnerAccount.RECEIVABLE,
+                partner_id__in=chunk,
+                company_id__in=company_ids,
+                posting_date__lte=last,
+            )
+            .order_by("id")
+            .values_list(
+                "company_id",
+                "partner_id",
+                "contract_id",
+                "contract__original_id",
+                "voucher_type",
+                "voucher_id",
+                "amount",
+                "posting_date",
+                "due_date",
+            )
+        )
+        for row in rows.iterator(chunk_size=CHUNK):
+            company_id, partner_id, contract_id, original_id, voucher_type, voucher_id = row[:6]
+            if (company_id, partner_id) not in wanted:
+                continue
+            key = (voucher_type, voucher_id)
+            groups[(company_id, partner_id, original_id or contract_id)].append(
+                LedgerItem(
+                    key=key,
+                    amount=row[6],
+                    posting_date=row[7],
+                    due_date=row[8],
+                    against=targets.get(key),
+                )
+            )
+        found: dict[tuple[int, int, datetime.date], list[OverdueItemFact]] = defaultdict(list)
+        for (company_id, partner_id, chain), items in groups.items():
+            dates = sorted(wanted[(company_id, partner_id)])
+            for on in _owing_days(items, dates, more_than_days):
+                posted = [item for item in items if item.posting_date <= on]
+                for item in allocate_open_items(posted):
+                    late = (on - item.due_date).days
+                    if item.outstanding > 0 and late > more_than_days:
+                        found[(company_id, partner_id, on)].append(
+                            OverdueItemFact(
+                                contract_id=chain,
+                                voucher_type=item.key[0],
+                                voucher_id=item.key[1],
+                                posting_date=item.posting_date,
+                                due_date=item.due_date,
+                                outstanding=item.outstanding,
+                                days_overdue=late,
+                            )
+                        )
+        for (company_id, partner_id, on), overdue in found.items():
+            overdue.sort(key=lambda item: (item.due_date, item.voucher_type, item.voucher_id))
+            result[(company_id, partner_id, on)] = OverdueOnDateFact(
+                company_id=company_id,
+                partner_id=partner_id,
+                on=on,
+                more_than_days=more_than_days,
+                amount=sum((item.outstanding for item in overdue), ZERO),
+                items=tuple(overdue),
+            )
+    return result
+
+
+# ---------------------------------------------------------------- warnings
+
+
+@dataclass(frozen=True, slots=True)
+class WarningFact:
+    """A trading warning (预警) and where it stands: what it concerns, the figure measured and
+    its threshold, when it was first and last detected, whether anyone acknowledged it."""
+
+    id: int
+    company_id: int
+    kind: str
+    code: str
+    state: str
+    is_present: bool
+    partner_id: int | None
+    contract_id: int | None  # the revision in force when last detected
+    chain_id: int | None  # its first revision
+    warehouse_id: int | None
+    commodity_id: int | None
+    document_type: str  # "stock_document", "stocktake", "payment", "invoice", "opening", ""
+    document_id: int | None
+    document_label: str
+    measured_value: Decimal
+    threshold_value: Decimal
+    unit: str
+    reference_date: datetime.date | None
+    details: dict[str, Any]
+    responsible_role: str
+    first_seen_at: datetime.datetime
+    last_seen_at: datetime.datetime
+    acknowledged_by_id: int | None
+    acknowledged_at: datetime.datetime | None
+    reopened_count: int
+
+
+def warning_facts(
+    *,
+    states: Collection[str] | None = None,
+    codes: Collection[str] | None = None,
+    first_seen_before: datetime.datetime | None = None,
+    warning_ids: Collection[int] | None = None,
+) -> Iterator[WarningFact]:
+    """Trading warnings (any state unless `states`; any code unless `codes`), oldest id first;
+    `first_seen_before`: first detected before that moment."""
+    queryset: QuerySet[TradingWarning] = TradingWarning.objects.all()
+    if states is not None:
+        queryset = queryset.filter(state__in=list(states))
+    if codes is not None:
+        queryset = queryset.filter(code__in=list(codes))
+    if first_seen_before is not None:
+        queryset = queryset.filter(first_seen_at__lt=first_seen_before)
+    rows = queryset.order_by("id").values_list(
+        "id",
+        "company_id",
+        "kind",
+        "code",
+        "state",
+        "is_present",
+        "partner_id",
+        "contract_id",
+        "contract_original_id",
+        "warehouse_id",
+        "commodity_id",
+        "document_type",
+        "document_id",
+        "document_label",
+        "measured_value",
+        "threshold_value",
+        "unit",
+        "reference_date",
+        "details",
+        "responsible_role",
+        "first_seen_at",
+        "last_seen_at",
+        "acknowledged_by_id",
+        "acknowledged_at",
+        "reopened_count",
+    )
+
+    def fact(row: tuple[Any, ...]) -> WarningFact:
+        values = list(row)
+        values[8] = values[8] or values[7]  # chain id
+        values[18] = values[18] if isinstance(values[18], dict) else {}
+        return WarningFact(*values)
+
+    yield from _stream(rows, fact, (warning_ids, lambda chunk: Q(pk__in=chunk)))
+
+
+def warning_responsible_ids(warning_ids: Iterable[int]) -> dict[int, list[int]]:
+    """Warning id → the people named responsible for it (not those holding its role)."""
+    people: dict[int, list[int]] = defaultdict(list)
+    for chunk in _chunks(sorted(set(warning_ids))):
+        rows = (
+            TradingWarningResponsible.objects.filter(warning_id__in=chunk)
+            .order_by("warning_id", "user_id")
+            .values_list("warning_id", "user_id")
+        )
+        for warning_id, user_id in rows:
+            people[warning_id].append(user_id)
+    return dict(people)
+
+
+def warehouse_names(warehouse_ids: Iterable[int]) -> dict[int, str]:
+    names: dict[int, str] = {}
+    for chunk in _chunks(sorted(set(warehouse_ids))):
+        names.update(Warehouse.objects.filter(pk__in=chunk).values_list("pk", "name"))
+    return names

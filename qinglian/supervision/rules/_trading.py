@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from qinglian.org.models import User
 from qinglian.trading import facts
@@ -24,6 +25,10 @@ STOCK_DOCUMENT = "trading.stock_document"
 STOCKTAKE = "trading.stocktake"
 PARTNER = "trading.partner"
 COMMODITY = "trading.commodity"
+WAREHOUSE = "trading.warehouse"
+CREDIT_EXCEPTION = "trading.credit_exception"
+CREDIT_STANDING = "trading.credit"  # a customer's credit page (id: the partner's)
+WARNING = "trading.warning"
 
 # The URL name of each document type's page (for the finding page's links).
 DOCUMENT_PAGES = {
@@ -34,6 +39,10 @@ DOCUMENT_PAGES = {
     STOCKTAKE: "trading:stocktake_detail",
     PARTNER: "trading:partner_detail",
     COMMODITY: "trading:commodity_detail",
+    WAREHOUSE: "trading:warehouse_detail",
+    CREDIT_EXCEPTION: "trading:credit_exception_detail",
+    CREDIT_STANDING: "trading:credit_detail",
+    WARNING: "trading:warning_detail",
 }
 
 ATTRIBUTES = ("bank_account", "phone", "address")
@@ -62,6 +71,45 @@ def stocktake_link(stocktake_id: int, number: str) -> DocumentLink:
 
 def partner_link(partner_id: int, name: str) -> DocumentLink:
     return DocumentLink(PARTNER, str(partner_id), name)
+
+
+def credit_exception_link(exception: facts.CreditExceptionFact) -> DocumentLink:
+    return DocumentLink(
+        CREDIT_EXCEPTION, str(exception.id), exception.number, number=exception.number
+    )
+
+
+def credit_standing_link(partner_id: int, name: str) -> DocumentLink:
+    return DocumentLink(
+        CREDIT_STANDING, str(partner_id), _("Credit standing: %(customer)s") % {"customer": name}
+    )
+
+
+def warehouse_link(warehouse_id: int, name: str) -> DocumentLink:
+    return DocumentLink(WAREHOUSE, str(warehouse_id), name or str(warehouse_id))
+
+
+def warning_link(warning_id: int, label: str) -> DocumentLink:
+    return DocumentLink(WARNING, str(warning_id), label)
+
+
+# The trading warning register names documents by their own short types.
+WARNING_DOCUMENT_TYPES = {
+    "stock_document": STOCK_DOCUMENT,
+    "stocktake": STOCKTAKE,
+    "payment": PAYMENT,
+    "invoice": INVOICE,
+}
+
+
+def warning_document_link(
+    document_type: str, document_id: int | None, label: str
+) -> DocumentLink | None:
+    """The page of a document a warning names ("stock_document", 12), if it has one."""
+    linked = WARNING_DOCUMENT_TYPES.get(document_type)
+    if linked is None or document_id is None:
+        return None
+    return DocumentLink(linked, str(document_id), label or str(document_id), number=label)
 
 
 def local_today(now: datetime.datetime) -> datetime.date:

@@ -8,11 +8,13 @@ within seconds, suggests nobody read it (or that someone else holds the approver
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -103,13 +105,24 @@ def check_document(context: RuleContext, document_type: str, document_id: str) -
     return [] if request_id is None else list(_detect(context, [request_id]))
 
 
+def _local_minute(value: Any) -> str:
+    """A stored moment (ISO text, UTC) as the inspector reads it: local time, to the minute."""
+    try:
+        moment = datetime.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value or "")[:16].replace("T", " ")
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
 def summarize(figures: Mapping[str, Any]) -> str:
     parts = []
     for item in figures.get("decisions", []):
         values = {
             "approver": item.get("approver", ""),
             "step": item.get("step", ""),
-            "at": str(item.get("decided_at", ""))[:16].replace("T", " "),
+            "at": _local_minute(item.get("decided_at")),
             "seconds": item.get("seconds"),
         }
         if AFTER_HOURS in item.get("reasons", []):

@@ -53,6 +53,9 @@ def test_every_rule_module_registers_its_rule():
         "quantity_variances",
         "contract_execution",
         "supplier_concentration",
+        "credit_exceptions",
+        "overdue_shipments",
+        "trading_warnings",
     }
     assert [(rule.number, rule.code) for rule in registry.all_rules()] == [
         (1, "self_approval"),
@@ -62,12 +65,15 @@ def test_every_rule_module_registers_its_rule():
         (5, "duplicate_invoices"),
         (6, "supplier_not_admitted"),
         (7, "related_parties"),
+        (8, "credit_exceptions"),
         (9, "price_anomalies"),
         (10, "quantity_variances"),
         (11, "unusual_approval_timing"),
+        (12, "overdue_shipments"),
         (13, "contract_execution"),
         (14, "benford_first_digit"),
         (15, "supplier_concentration"),
+        (16, "trading_warnings"),
     ]
     for rule in registry.all_rules():
         assert rule.explain(rule.defaults())  # every placeholder names a parameter

@@ -79,3 +79,21 @@ def test_the_engine_records_what_the_rule_reads(org, flows, frozen):
     assert reasons(hits[0]) == [["after_hours", "fast"]]
     assert hits[0].figures["decisions"][0]["seconds"] == 20
     assert [hit.subject_id for hit in check(RULE, request.pk)] == [str(request.pk)]
+
+
+def test_the_summary_shows_local_time():
+    from qinglian.supervision.rules.unusual_timing import summarize
+
+    moment = datetime.datetime(2026, 3, 4, 15, 42, tzinfo=datetime.UTC)  # 23:42 in Shanghai
+    text = summarize(
+        {
+            "serial": "SP-1",
+            "amount": "975100.00",
+            "decisions": [
+                {"approver": "黄志明", "step": "分管领导", "decided_at": moment.isoformat()}
+                | {"reasons": ["after_hours"], "seconds": 30}
+            ],
+        }
+    )
+    assert "2026-03-04 23:42" in text
+    assert timezone.get_current_timezone_name() == "Asia/Shanghai"

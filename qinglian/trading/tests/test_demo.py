@@ -182,7 +182,7 @@ def test_the_history_loads_once(demo):
     assert first.counts["invoices"] >= 120
     assert first.counts["payments"] >= 60
     assert first.counts["receipts"] >= 60
-    assert first.counts["credit exceptions"] == 1
+    assert first.counts["credit exceptions"] == 4  # 鑫泰铜材's one, 宏达船舶's three
     assert first.counts["warnings"] == warning_list_unscoped().count() >= 10
     assert Partner.objects.filter(code=MARKER_CODE).exists()
     # The second run saves no flow and creates nothing.
@@ -335,12 +335,21 @@ def test_customers_overdue_in_several_ageing_buckets(demo):
     assert buckets["31-60"] == {"SM-KH-002"}
     assert buckets["61-90"] == {"SM-KH-004"}
     assert buckets[">90"] == {"SM-KH-004"}
-    # No customer got goods while owing more than 30 days past due (the overdue block).
+    # No customer got goods while owing more than 30 days past due (the overdue block) unless
+    # a credit exception lifting the block let the goods issue through.
+    lifted = CreditException.objects.filter(
+        allow_overdue=True, used_document_kind="goods_issue"
+    ).values("used_document_id")
     for code, due in oldest_due.items():
-        last_issue = StockDocument.objects.filter(partner__code=code).aggregate(
-            last=Max("posting_date")
-        )["last"]
+        last_issue = (
+            StockDocument.objects.filter(partner__code=code)
+            .exclude(pk__in=lifted)
+            .aggregate(last=Max("posting_date"))["last"]
+        )
         assert (last_issue - due).days <= 30, code
+    assert set(
+        StockDocument.objects.filter(pk__in=lifted).values_list("partner__code", flat=True)
+    ) == {"SM-KH-004"}
 
 
 def test_a_customer_over_its_credit_limit(demo):
@@ -435,8 +444,7 @@ def test_stocktakes_posted_and_one_beyond_tolerance_pending(demo):
 def test_a_contract_over_the_limit_through_an_approved_credit_exception(demo):
     exception = CreditException.objects.select_related(
         "partner", "approved_by", "approval_request"
-    ).get()
-    assert exception.partner.code == "SM-KH-003"
+    ).get(partner__code="SM-KH-003")
     assert exception.status == CreditExceptionStatus.USED
     assert exception.approval_request.status == RequestStatus.APPROVED
     assert exception.approved_by.username == "dengqiang"
@@ -448,6 +456,42 @@ def test_a_contract_over_the_limit_through_an_approved_credit_exception(demo):
     assert exception.used_limit == exception.partner.credit_limit
     assert exception.used_exposure is not None
     assert exception.used_exposure > exception.partner.credit_limit
+
+
+def test_a_favoured_customer_let_through_by_three_credit_exceptions(demo):
+    """宏达船舶, overdue for months and far over its cut limit, gets a new coil contract below
+    cost and two deliveries, each through an exception lifting the overdue block."""
+    exceptions = list(
+        CreditException.objects.filter(partner__code="SM-KH-004").order_by("created_at", "pk")
+    )
+    assert [item.used_document_kind for item in exceptions] == [
+        "sales_contract",
+        "goods_issue",
+        "goods_issue",
+    ]
+    assert {
+        (item.status, item.allow_overdue, item.approved_by.username, item.requested_by.username)
+        for item in exceptions
+    } == {(CreditExceptionStatus.USED, True, "dengqiang", "songjia")}
+    for item in exceptions:
+        assert item.used_overdue_amount is not None and item.used_overdue_amount > 0
+        assert item.used_exposure is not None and item.used_limit is not None
+        assert item.used_limit < item.used_exposure <= item.used_limit + item.amount
+    contract_id = exceptions[0].used_document_id
+    assert contract_id is not None
+    contract = Contract.objects.get(pk=contract_id)
+    assert contract.status == ContractStatus.EFFECTIVE
+    issues = StockDocument.objects.filter(pk__in=[item.used_document_id for item in exceptions[1:]])
+    assert set(issues.values_list("contract_id", flat=True)) == {contract.pk}
+    # Sold below what the coil cost (the ledger's moving average, excl. VAT).
+    for line in StockDocumentLine.objects.filter(document__in=issues).select_related(
+        "contract_line"
+    ):
+        net = line.contract_line.unit_price / (1 + line.contract_line.tax_rate)
+        cost = -StockLedgerEntry.objects.get(
+            kind=StockEntryKind.ISSUE, voucher_id=line.document_id
+        ).value
+        assert net * line.quantity < cost
 
 
 def test_every_warning_kind_shows_on_first_run(demo):
