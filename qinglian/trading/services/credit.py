@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -56,6 +56,7 @@ from qinglian.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from qinglian.core.rows import row_update, rows_read, select_list
 from qinglian.org.enums import RoleCode
 from qinglian.org.models import Company
 from qinglian.org.scopes import data_scope
@@ -194,8 +195,15 @@ def _move(exception: CreditException, target: str) -> str:
 
 def _lock_exposure(partner_id: int) -> CreditExposure:
     """The customer's exposure row, created on first use, locked."""
-    row = CreditExposure.objects.select_for_update().filter(partner_id=partner_id).first()
-    if row is not None:
+    quote = connection.ops.quote_name
+    locking = (
+        f"SELECT {select_list(CreditExposure, 'x')} "  # noqa: S608
+        f"FROM {quote(CreditExposure._meta.db_table)} x WHERE x.partner_id = %s"
+        + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    )
+    found = rows_read(locking, [partner_id], [CreditExposure])
+    if found:
+        row: CreditExposure = found[0][0]
         return row
     CreditExposure.objects.bulk_create(
         [CreditExposure(partner_id=partner_id)], ignore_conflicts=True
@@ -207,7 +215,7 @@ def _store(row: CreditExposure, components: selectors.Components) -> None:
     row.receivable = components.receivable
     row.uninvoiced = components.uninvoiced
     row.open_orders = components.open_orders
-    row.save(update_fields=["receivable", "uninvoiced", "open_orders", "updated_at"])
+    row_update(row, ["receivable", "uninvoiced", "open_orders", "updated_at"])
 
 
 @transaction.atomic
@@ -460,6 +468,22 @@ def _enforce(
     return exception
 
 
+def _customer(partner_id: int) -> Partner:
+    """The customer with its company (whose path picks the credit policy), one plain read."""
+    quote = connection.ops.quote_name
+    statement = (
+        f"SELECT {select_list(Partner, 'p')}, {select_list(Company, 'c')} "  # noqa: S608
+        f"FROM {quote(Partner._meta.db_table)} p "
+        f"JOIN {quote(Company._meta.db_table)} c ON c.id = p.company_id WHERE p.id = %s"
+    )
+    found = rows_read(statement, [partner_id], [Partner, Company])
+    if not found:
+        raise Partner.DoesNotExist(partner_id)
+    partner, company = found[0]
+    partner.company = company
+    return partner
+
+
 def _stored(row: CreditExposure) -> selectors.Components:
     return selectors.Components(row.receivable, row.uninvoiced, row.open_orders)
 
@@ -503,7 +527,7 @@ def sales_contract_check(*, contract: Contract) -> None:
     today's figures (no lock, nothing used: the decision is taken when it takes effect)."""
     if contract.kind != ContractKind.SALES or not _amendment_raises(contract):
         return
-    partner = Partner.objects.select_related("company").get(pk=contract.partner_id)
+    partner = _customer(contract.partner_id)
     row = CreditExposure.objects.filter(partner_id=partner.pk).first()
     before = (
         _stored(row) if row is not None else selectors.exposure_components(partner_id=partner.pk)
@@ -549,7 +573,7 @@ def sales_contract_changed(*, contract: Contract, actor: Any) -> None:
     after = selectors.exposure_components(partner_id=contract.partner_id)
     if contract.status == ContractStatus.EFFECTIVE and _amendment_raises(contract):
         _enforce(
-            partner=Partner.objects.select_related("company").get(pk=contract.partner_id),
+            partner=_customer(contract.partner_id),
             document=_contract_document(contract),
             before=before,
             after=after,
@@ -574,7 +598,7 @@ def stock_document_posted(
         if contract is None or contract.pk != document.contract_id:
             contract = Contract.objects.get(pk=document.contract_id)
         _enforce(
-            partner=Partner.objects.select_related("company").get(pk=document.partner_id),
+            partner=_customer(document.partner_id),
             document=CreditDocument(
                 kind=CreditDocumentKind.GOODS_ISSUE,
                 company_id=document.company_id,
