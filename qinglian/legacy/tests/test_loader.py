@@ -352,19 +352,19 @@ def test_a_document_made_here_shows_no_badge(client, imported_staff):
 
 def test_the_services_refuse_to_change_imported_documents(imported_staff):
     contract = Contract.objects.get(source_id="CG-2025-001")
-    with pytest.raises(Conflict, match="read-only"):
+    with pytest.raises(Conflict, match="只读"):
         contract_services.contract_terminate(
             actor=imported_staff, contract_id=contract.pk, reason="历史合同不应被修改"
         )
-    with pytest.raises(Conflict, match="read-only"):
+    with pytest.raises(Conflict, match="只读"):
         contract_services.contract_amend(actor=imported_staff, contract_id=contract.pk)
     document = StockDocument.objects.get(source_id="RK-0001")
-    with pytest.raises(Conflict, match="read-only"):
+    with pytest.raises(Conflict, match="只读"):
         stock_services.stock_document_reverse(
             actor=imported_staff, document_id=document.pk, reason="冲销"
         )
     invoice = Invoice.objects.get(source_id="INV-R-0001")
-    with pytest.raises(Conflict, match="read-only"):
+    with pytest.raises(Conflict, match="只读"):
         money_services.invoice_reverse(
             actor=imported_staff, invoice_id=invoice.pk, invoice_number="99990001", reason="冲销"
         )

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.utils import translation
 
 from qinglian.legacy.reader import ERROR, WARNING, FolderChanged, Problem, read_folder
 from qinglian.legacy.spec import FORMAT
@@ -139,7 +140,8 @@ def test_a_moment_needs_its_offset(folder: Path):
 def test_a_duplicate_key_names_the_first_row(folder: Path):
     edit(folder, "invoices.csv", "INV-R-0003,received", "INV-R-0001,received")
 
-    batch = read_folder(folder)
+    with translation.override("en"):
+        batch = read_folder(folder)
 
     # The duplicate, and the payment that named the invoice that is gone.
     assert located(batch.problems) == [
