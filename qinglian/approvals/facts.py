@@ -106,6 +106,19 @@ def request_facts(
         yield RequestFact(*row)
 
 
+def request_source_ids(request_ids: Iterable[int]) -> dict[int, str]:
+    """Request id → the old system's identifier of the imported requests among `request_ids`
+    (one statement per 2,000 ids); requests made here have none and are left out."""
+    found: dict[int, str] = {}
+    for chunk in _chunks(sorted(set(request_ids))):
+        found.update(
+            ApprovalRequest.objects.filter(pk__in=chunk)
+            .exclude(source_id="")
+            .values_list("pk", "source_id")
+        )
+    return found
+
+
 # ---------------------------------------------------------------- decisions
 
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from qinglian.core import clock
 
-from . import registry
+from . import registry, sources
 from .enums import SEVERITY_RANK, Area, CaseStatus, FindingStatus, Severity
 from .models import Case, Finding, Run
 from .permissions import oversight_company_ids
@@ -83,6 +83,8 @@ def run_finding_lines(run: Run) -> Iterator[dict[str, Any]]:
                 for person in evidence.get("people", [])
             ],
             "parameter_version": finding.parameter_version,
+            # the old systems' identifiers of the imported records involved
+            "source_ids": sources.grouped(evidence),
         }
 
 

@@ -28,7 +28,7 @@ from qinglian.core.errors import Conflict, NotFound, PermissionDenied, Validatio
 from qinglian.org.models import Department, User
 from qinglian.org.scopes import group_company_id
 
-from . import registry
+from . import registry, sources
 from .enums import (
     CaseEventKind,
     CaseStatus,
@@ -384,11 +384,22 @@ def _people_index(user_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     ids = list(dict.fromkeys(user_ids))
     index: dict[int, dict[str, Any]] = {}
     for chunk in _chunks(ids):
-        for pk, name, number in User.objects.filter(pk__in=chunk).values_list(
-            "pk", "name", "employee_number"
+        for pk, name, number, source_id in User.objects.filter(pk__in=chunk).values_list(
+            "pk", "name", "employee_number", "source_id"
         ):
             index[pk] = {"id": pk, "name": name, "employee_number": number}
+            if source_id:  # imported staff: their number in the old system
+                index[pk]["source_id"] = source_id
     return index
+
+
+def _hit_links(hit: registry.Hit) -> Iterator[tuple[str, str]]:
+    """What a hit names that may have come from an old system: its subject, its documents
+    and its company (its people are looked up with their names)."""
+    yield hit.subject_type, hit.subject_id
+    for link in hit.documents:
+        yield link.type, link.id
+    yield sources.COMPANY, str(hit.company_id)
 
 
 def hit_evidence(
@@ -397,15 +408,36 @@ def hit_evidence(
     version: int,
     parameters: Mapping[str, Any],
     people: Mapping[int, dict[str, Any]],
+    source_ids: sources.SourceIds | None = None,
 ) -> dict[str, Any]:
-    """What a finding keeps: the figures, the documents, the people and the exact parameters."""
+    """What a finding keeps: the figures, the documents, the people and the exact parameters;
+    with `source_ids`, the old system's identifier of each imported record it names (subject,
+    documents, company; people's come with `people`)."""
+    found = source_ids or sources.SourceIds()
+    subject = {"type": hit.subject_type, "id": hit.subject_id, "label": hit.subject_label}
+    documents = []
+    for document in hit.documents:
+        data = document.as_json()
+        source_id = data.get("source_id") or found.of(document.type, document.id)
+        if source_id:
+            data["source_id"] = source_id
+        documents.append(data)
+    company: dict[str, Any] = {"id": hit.company_id}
+    for named, link_type, link_id in (
+        (subject, hit.subject_type, hit.subject_id),
+        (company, sources.COMPANY, hit.company_id),
+    ):
+        source_id = found.of(link_type, link_id)
+        if source_id:
+            named["source_id"] = source_id
     evidence = {
         "rule": {"code": rule.code, "number": rule.number},
         "parameter_version": version,
         "parameters": dict(parameters),
-        "subject": {"type": hit.subject_type, "id": hit.subject_id, "label": hit.subject_label},
+        "subject": subject,
+        "company": company,
         "figures": hit.figures,
-        "documents": [document.as_json() for document in hit.documents],
+        "documents": documents,
         "people": [people.get(user_id, {"id": user_id}) for user_id in hit.people],
     }
     return dict(registry.jsonable(evidence))
@@ -440,11 +472,12 @@ def _record_hits(
             ).values_list("fingerprint", "pk", "status")
         )
     people = _people_index(user_id for hit in unique.values() for user_id in hit.people)
+    source_ids = sources.source_ids(link for hit in unique.values() for link in _hit_links(hit))
     created: list[tuple[Finding, registry.Hit]] = []
     refreshed: list[tuple[Finding, registry.Hit]] = []
     seen_ids: list[int] = []
     for fingerprint, hit in unique.items():
-        evidence = hit_evidence(rule, hit, version, parameters, people)
+        evidence = hit_evidence(rule, hit, version, parameters, people, source_ids)
         found = existing.get(fingerprint)
         if found is None:
             finding = Finding(

@@ -14,8 +14,9 @@ class Command(BaseCommand):
     help = (
         "Run the supervision rules (every enabled rule, or those named with --rule) and record "
         "their findings. --json prints one JSON line per finding hit (rule code, severity, the "
-        "identifiers of the documents, people and companies involved); the summary goes to "
-        "stderr."
+        "identifiers of the documents, people and companies involved, and under source_ids the "
+        "old systems' identifiers of the imported documents, partners, people and companies); "
+        "the summary goes to stderr."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
