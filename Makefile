@@ -93,6 +93,8 @@ bench: deps
 	$(BIN)/python bench/reports.py --db postgresql
 	$(BIN)/python bench/trading_warnings.py --db sqlite --contracts 20000
 	$(BIN)/python bench/trading_warnings.py --db postgresql --contracts 20000
+	$(BIN)/python bench/detection.py --db sqlite --rows 20000
+	$(BIN)/python bench/detection.py --db postgresql --rows 200000
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles qinglian/static/vendor var
