@@ -78,7 +78,9 @@ MONEY = Decimal("0.01")
 _statements: dict[tuple[str, str], str] = {}
 
 
-def _rows(name: str, build: Any, params: list[Any]) -> list[tuple[Any, ...]]:
+def plain_statement(name: str, build: Any) -> str:
+    """The statement `build(table)` makes (`table(model)`: its quoted table name), built once
+    per name and database vendor."""
     key = (name, connection.vendor)
     if key not in _statements:
         quote = connection.ops.quote_name
@@ -87,8 +89,12 @@ def _rows(name: str, build: Any, params: list[Any]) -> list[tuple[Any, ...]]:
             return str(quote(model._meta.db_table))
 
         _statements[key] = build(table)
+    return _statements[key]
+
+
+def _rows(name: str, build: Any, params: list[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
-        cursor.execute(_statements[key], params)
+        cursor.execute(plain_statement(name, build), params)
         return list(cursor.fetchall())
 
 
@@ -150,10 +156,12 @@ def credit_policy_for(*, company_id: int, company_path: str | None = None) -> Po
     `company_path`: that company's materialised path, when the caller has read it (saves a
     query)."""
     chain = _ancestry(company_id, company_path)
-    quote = connection.ops.quote_name
-    statement = (
-        f"SELECT {select_list(CreditPolicy, 'p')} FROM {quote(CreditPolicy._meta.db_table)} p "  # noqa: S608
-        f"WHERE p.company_id IN ({', '.join(['%s'] * len(chain))})"
+    statement = plain_statement(
+        f"policies:{len(chain)}",
+        lambda table: (
+            f"SELECT {select_list(CreditPolicy, 'p')} FROM {table(CreditPolicy)} p "  # noqa: S608
+            f"WHERE p.company_id IN ({', '.join(['%s'] * len(chain))})"
+        ),
     )
     rows = {row.company_id: row for (row,) in rows_read(statement, chain, [CreditPolicy])}
     for candidate in chain:

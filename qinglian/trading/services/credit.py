@@ -195,11 +195,13 @@ def _move(exception: CreditException, target: str) -> str:
 
 def _lock_exposure(partner_id: int) -> CreditExposure:
     """The customer's exposure row, created on first use, locked."""
-    quote = connection.ops.quote_name
-    locking = (
-        f"SELECT {select_list(CreditExposure, 'x')} "  # noqa: S608
-        f"FROM {quote(CreditExposure._meta.db_table)} x WHERE x.partner_id = %s"
-        + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    locking = selectors.plain_statement(
+        "lock_exposure",
+        lambda table: (
+            f"SELECT {select_list(CreditExposure, 'x')} "  # noqa: S608
+            f"FROM {table(CreditExposure)} x WHERE x.partner_id = %s"
+            + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+        ),
     )
     found = rows_read(locking, [partner_id], [CreditExposure])
     if found:
@@ -470,11 +472,13 @@ def _enforce(
 
 def _customer(partner_id: int) -> Partner:
     """The customer with its company (whose path picks the credit policy), one plain read."""
-    quote = connection.ops.quote_name
-    statement = (
-        f"SELECT {select_list(Partner, 'p')}, {select_list(Company, 'c')} "  # noqa: S608
-        f"FROM {quote(Partner._meta.db_table)} p "
-        f"JOIN {quote(Company._meta.db_table)} c ON c.id = p.company_id WHERE p.id = %s"
+    statement = selectors.plain_statement(
+        "customer",
+        lambda table: (
+            f"SELECT {select_list(Partner, 'p')}, {select_list(Company, 'c')} "  # noqa: S608
+            f"FROM {table(Partner)} p JOIN {table(Company)} c ON c.id = p.company_id "
+            "WHERE p.id = %s"
+        ),
     )
     found = rows_read(statement, [partner_id], [Partner, Company])
     if not found:
