@@ -186,6 +186,115 @@ def _local(moment: datetime.datetime | None) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
+def rectification_rate(report: MonthlyReport) -> float | None:
+    """The share of the month's opened cases that are closed now (None: no case opened)."""
+    opened = report.cases_opened
+    if not opened:
+        return None
+    return sum(1 for case in opened if case.status == CaseStatus.CLOSED) / len(opened)
+
+
+def summary_rows(report: MonthlyReport) -> list[tuple[str, int]]:
+    return [
+        (_("Findings found"), len(report.findings)),
+        (_("Cases opened"), len(report.cases_opened)),
+        (_("Cases closed"), len(report.cases_closed)),
+        (_("Cases overdue now"), len(report.overdue)),
+    ]
+
+
+def breakdowns(report: MonthlyReport) -> list[tuple[str, list[tuple[str, int]]]]:
+    return [
+        (_("By severity"), report.by_severity),
+        (_("By area"), report.by_area),
+        (_("By rule"), report.by_rule),
+    ]
+
+
+def company_columns() -> list[str]:
+    return [_("Company"), _("Findings"), _("Cases opened"), _("Cases closed")]
+
+
+def finding_columns() -> list[tuple[str, int]]:
+    """The findings table's headings with their Excel column widths."""
+    return [
+        (_("No."), 8),
+        (_("Found"), 17),
+        (_("Company"), 16),
+        (_("Rule"), 30),
+        (_("Area"), 8),
+        (_("Severity"), 8),
+        (_("Status"), 16),
+        (_("Subject"), 30),
+        (_("What was found"), 70),
+        (_("Parameter version"), 10),
+    ]
+
+
+FINDING_SUMMARY_COLUMN = 8  # "What was found": long text
+
+
+def finding_row(finding: Finding) -> list[Any]:
+    rule = registry.rule_get(finding.rule_code)
+    return [
+        finding.pk,
+        _local(finding.first_seen_at),
+        finding.company.short_name or finding.company.name,
+        f"{rule.number}. {rule.title}" if rule else finding.rule_code,
+        str(Area(finding.area).label),
+        str(Severity(finding.severity).label),
+        str(FindingStatus(finding.status).label),
+        finding.subject_label,
+        finding_summary(finding),
+        finding.parameter_version,
+    ]
+
+
+def case_columns() -> list[tuple[str, int]]:
+    """The case tables' headings with their Excel column widths."""
+    return [
+        (_("Case"), 18),
+        (_("Company"), 16),
+        (_("Department"), 14),
+        (_("Finding"), 30),
+        (_("Status"), 20),
+        (_("Deadline"), 12),
+        (_("Opened"), 17),
+        (_("Closed"), 17),
+        (_("Escalations"), 10),
+    ]
+
+
+def case_row(case: Case) -> list[Any]:
+    return [
+        case.serial,
+        case.company.short_name or case.company.name,
+        case.department.name if case.department else "",
+        case.finding.subject_label,
+        str(CaseStatus(case.status).label),
+        case.deadline.isoformat(),
+        _local(case.opened_at),
+        _local(case.closed_at),
+        case.escalation_level,
+    ]
+
+
+def case_tables(report: MonthlyReport) -> list[tuple[str, list[Case]]]:
+    return [
+        (_("Cases opened"), report.cases_opened),
+        (_("Cases closed"), report.cases_closed),
+        (_("Overdue"), report.overdue),
+    ]
+
+
+def report_title(report: MonthlyReport) -> str:
+    return _("Supervision monthly report %(month)s") % {"month": report.month}
+
+
+def generated_line() -> str:
+    return _("Generated %(at)s") % {"at": _local(clock.now())}
+
+
 def monthly_report_xlsx(report: MonthlyReport) -> bytes:
     """The report as an Excel workbook (XlsxWriter, constant memory: rows written in order)."""
     output = io.BytesIO()
@@ -199,30 +308,19 @@ def monthly_report_xlsx(report: MonthlyReport) -> bytes:
     summary = workbook.add_worksheet(_("Summary")[:31])
     summary.set_column(0, 0, 36)
     summary.set_column(1, 3, 14)
-    summary.write(0, 0, _("Supervision monthly report %(month)s") % {"month": report.month}, title)
-    summary.write(1, 0, _("Generated %(at)s") % {"at": _local(clock.now())})
-    total_opened = len(report.cases_opened)
-    closed_of_opened = sum(1 for case in report.cases_opened if case.status == CaseStatus.CLOSED)
-    rows: list[tuple[str, Any]] = [
-        (_("Findings found"), len(report.findings)),
-        (_("Cases opened"), total_opened),
-        (_("Cases closed"), len(report.cases_closed)),
-        (_("Cases overdue now"), len(report.overdue)),
-    ]
+    summary.write(0, 0, report_title(report), title)
+    summary.write(1, 0, generated_line())
     row = 3
-    for label, value in rows:
+    for label, value in summary_rows(report):
         summary.write(row, 0, label, bold)
         summary.write(row, 1, value)
         row += 1
     summary.write(row, 0, _("Rectification rate of the cases opened"), bold)
-    if total_opened:
-        summary.write_number(row, 1, closed_of_opened / total_opened, percent)
+    rate = rectification_rate(report)
+    if rate is not None:
+        summary.write_number(row, 1, rate, percent)
     row += 2
-    for heading, pairs in (
-        (_("By severity"), report.by_severity),
-        (_("By area"), report.by_area),
-        (_("By rule"), report.by_rule),
-    ):
+    for heading, pairs in breakdowns(report):
         summary.write(row, 0, heading, header)
         summary.write(row, 1, _("Findings"), header)
         row += 1
@@ -231,84 +329,30 @@ def monthly_report_xlsx(report: MonthlyReport) -> bytes:
             summary.write(row, 1, count)
             row += 1
         row += 1
-    summary.write_row(
-        row, 0, [_("Company"), _("Findings"), _("Cases opened"), _("Cases closed")], header
-    )
+    summary.write_row(row, 0, company_columns(), header)
     row += 1
     for company, found, opened, closed in report.by_company:
         summary.write_row(row, 0, [company, found, opened, closed])
         row += 1
 
-    sheet = workbook.add_worksheet(_("Findings")[:31])
-    columns = [
-        (_("No."), 8),
-        (_("Found"), 17),
-        (_("Company"), 16),
-        (_("Rule"), 30),
-        (_("Area"), 8),
-        (_("Severity"), 8),
-        (_("Status"), 16),
-        (_("Subject"), 30),
-        (_("What was found"), 70),
-        (_("Parameter version"), 10),
-    ]
-    for index, (label, width) in enumerate(columns):
-        sheet.set_column(index, index, width)
-        sheet.write(0, index, label, header)
-    for row, finding in enumerate(report.findings, start=1):
-        rule = registry.rule_get(finding.rule_code)
-        sheet.write_row(
-            row,
-            0,
-            [
-                finding.pk,
-                _local(finding.first_seen_at),
-                finding.company.short_name or finding.company.name,
-                f"{rule.number}. {rule.title}" if rule else finding.rule_code,
-                str(Area(finding.area).label),
-                str(Severity(finding.severity).label),
-                str(FindingStatus(finding.status).label),
-                finding.subject_label,
-            ],
-        )
-        sheet.write(row, 8, finding_summary(finding), wrap)
-        sheet.write(row, 9, finding.parameter_version)
-
-    def case_sheet(name: str, cases: list[Case]) -> None:
+    def table_sheet(
+        name: str, columns: list[tuple[str, int]], rows: Iterator[list[Any]], wrapped: int = -1
+    ) -> None:
         sheet = workbook.add_worksheet(name[:31])
-        labels = [
-            (_("Case"), 18),
-            (_("Company"), 16),
-            (_("Department"), 14),
-            (_("Finding"), 30),
-            (_("Status"), 20),
-            (_("Deadline"), 12),
-            (_("Opened"), 17),
-            (_("Closed"), 17),
-            (_("Escalations"), 10),
-        ]
-        for index, (label, width) in enumerate(labels):
+        for index, (label, width) in enumerate(columns):
             sheet.set_column(index, index, width)
             sheet.write(0, index, label, header)
-        for row, case in enumerate(cases, start=1):
-            sheet.write_row(
-                row,
-                0,
-                [
-                    case.serial,
-                    case.company.short_name or case.company.name,
-                    case.department.name if case.department else "",
-                    case.finding.subject_label,
-                    str(CaseStatus(case.status).label),
-                    case.deadline.isoformat(),
-                    _local(case.opened_at),
-                    _local(case.closed_at),
-                    case.escalation_level,
-                ],
-            )
+        for number, values in enumerate(rows, start=1):
+            for index, value in enumerate(values):
+                sheet.write(number, index, value, wrap if index == wrapped else None)
 
-    case_sheet(_("Cases opened"), report.cases_opened)
-    case_sheet(_("Cases closed"), report.cases_closed)
-    case_sheet(_("Overdue"), report.overdue)
+    table_sheet(
+        _("Findings"),
+        finding_columns(),
+        (finding_row(f) for f in report.findings),
+        wrapped=FINDING_SUMMARY_COLUMN,
+    )
+    for name, cases in case_tables(report):
+        table_sheet(name, case_columns(), (case_row(case) for case in cases))
     workbook.close()
     return output.getvalue()

@@ -25,4 +25,5 @@ urlpatterns = [
     path("runs/", views.run_list, name="run_list"),
     path("reports/monthly/", views.monthly_report, name="monthly_report"),
     path("reports/monthly.xlsx", views.monthly_report_xlsx, name="monthly_report_xlsx"),
+    path("reports/monthly.pdf", views.monthly_report_pdf, name="monthly_report_pdf"),
 ]

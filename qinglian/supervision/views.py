@@ -27,7 +27,7 @@ from qinglian.core.errors import Conflict, PermissionDenied, ValidationFailed
 from qinglian.core.forms import add_service_errors
 from qinglian.org.scopes import can_read_audit
 
-from . import forms, registry, reports, selectors, services
+from . import forms, registry, report_pdf, reports, selectors, services
 from .dashboard import dashboard_data
 from .enums import CaseStatus, FindingStatus, RunTrigger
 from .models import Case, Finding
@@ -499,16 +499,28 @@ def monthly_report(request: HttpRequest) -> HttpResponse:
     return render(request, "supervision/monthly_report.html", context)
 
 
-@login_required
-@require_GET
-def monthly_report_xlsx(request: HttpRequest) -> HttpResponse:
+def _monthly_download(request: HttpRequest, kind: str) -> HttpResponse:
     _require_oversight(request.user)
     month = _report_month(request)
     report = reports.monthly_report(user=request.user, month=month)
     assert report is not None  # _report_month returns a valid month
-    response = HttpResponse(
-        reports.monthly_report_xlsx(report),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
-    response["Content-Disposition"] = f'attachment; filename="supervision-{month}.xlsx"'
+    if kind == "pdf":
+        content, content_type = report_pdf.monthly_report_pdf(report), "application/pdf"
+    else:
+        content = reports.monthly_report_xlsx(report)
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="supervision-{month}.{kind}"'
     return response
+
+
+@login_required
+@require_GET
+def monthly_report_xlsx(request: HttpRequest) -> HttpResponse:
+    return _monthly_download(request, "xlsx")
+
+
+@login_required
+@require_GET
+def monthly_report_pdf(request: HttpRequest) -> HttpResponse:
+    return _monthly_download(request, "pdf")

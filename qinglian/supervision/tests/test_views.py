@@ -38,6 +38,7 @@ def expected_for_oversight_page(who):
         "supervision:run_list",
         "supervision:monthly_report",
         "supervision:monthly_report_xlsx",
+        "supervision:monthly_report_pdf",
     ],
 )
 def test_oversight_pages(client, org, world, who, name):
@@ -350,3 +351,41 @@ def test_monthly_excel(client, org, world):
     rows = list(workbook["Findings"].iter_rows(values_only=True))
     assert len(rows) == 3  # the header and two findings
     assert list(workbook["Summary"].iter_rows(values_only=True))[3][:2] == ("Findings found", 2)
+
+
+def test_monthly_pdf(client, org, world):
+    import io
+
+    import pypdf
+
+    client.force_login(org.auditor)
+    response = client.get(reverse("supervision:monthly_report_pdf"), {"month": "2026-03"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == 'attachment; filename="supervision-2026-03.pdf"'
+    pdf = pypdf.PdfReader(io.BytesIO(response.content))
+    text = "\n".join(page.extract_text() for page in pdf.pages)
+    assert "Supervision monthly report 2026-03" in text
+    assert "Page 2" in text  # the findings start on their own page
+    for finding in Finding.objects.filter(first_seen_at__month=3):
+        assert finding.subject_label[:12] in text.replace("\n", "")
+
+
+def test_monthly_pdf_in_chinese(client, org, world):
+    """The default language: the Chinese text is in the PDF (a font that has the glyphs)."""
+    import io
+
+    import pypdf
+    from django.utils import translation
+
+    client.force_login(org.auditor)
+    with translation.override("zh-hans"):
+        response = client.get(
+            reverse("supervision:monthly_report_pdf"),
+            {"month": "2026-03"},
+            HTTP_ACCEPT_LANGUAGE="zh-hans",
+        )
+    text = "".join(
+        page.extract_text() for page in pypdf.PdfReader(io.BytesIO(response.content)).pages
+    )
+    assert "监督月报" in text.replace("\n", "")
