@@ -1,9 +1,10 @@
 """Benchmark: the supervision rules over a generated group's history with planted violations.
 
-    python bench/detection.py --db sqlite|postgresql [--rows 200000] [--seed 1]
+    python bench/detection.py --db sqlite|postgresql [--rows 200000] [--seed 1] [--tag NAME]
 
 Sets up a throwaway database (SQLite: a temporary file; PostgreSQL: the database
-`qinglian_bench_detection`, dropped at the end) and migrates it. Then:
+`qinglian_bench_detection`, or `qinglian_bench_detection_NAME` with `--tag`, dropped at the
+end) and migrates it. Then:
 
 1. **generates** — not measured — about `--rows` rows of a group's history in the legacy
    interchange format into a temporary folder (`qinglian.legacy.generator.generate`: companies,
@@ -15,10 +16,20 @@ Sets up a throwaway database (SQLite: a temporary file; PostgreSQL: the database
    `manage.py supervision_run` calls — and records the findings (`full_run_s`), as of 09:00
    on the day after the history ends (`--as-of` for another day): the rules look back from
    their `now`, so the figures do not drift with today's date;
-4. **runs them again** with nothing changed (`rerun_s`: every hit is found again, no finding is
-   new). A re-import cannot stand for a small change: loading the same folder twice is a
-   no-op, and the run service has no incremental mode (it takes a subset of rules, whose
-   times are the per-rule `seconds`);
+4. **runs them again**, incrementally as `run_rules` does by default: a rule whose inputs
+   (the tables it reads, its parameters, its code, the day or the moment its result depends
+   on) did not change since its last run is skipped and its findings are seen again. First
+   ten minutes later with nothing changed (`rerun_s`: the rules that depend on the exact
+   moment run, the others are skipped; no finding is new), then ten minutes after that with
+   one small change made through the services — a finance clerk (created before the full
+   run) posts one customer receipt of 1,000 yuan against an effective sales contract
+   (`small_change_rerun_s`: the rules that read payments, the ledgers or the contracts the
+   receipt touched run, and those of the moment; `rerun_ran`, `rerun_skipped`,
+   `small_change_ran`, `small_change_skipped` name them). A re-import cannot stand for a
+   small change: an import may touch any table, so after one every rule runs. Last, a full
+   run (`full=True`) at the same moment checks that the incremental run found exactly what
+   running everything finds (`incremental_matches_full`: no new finding, the same findings
+   seen; not timed);
 5. **scores** the findings of the full run against the planted cases.
 
 Matching a finding to a planted case. The source identifiers of a finding are those
@@ -59,6 +70,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -108,6 +120,12 @@ def log(message: str) -> None:
     print(f"[bench detection] {message}", file=sys.stderr, flush=True)
 
 
+def tag(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9_]{0,20}", text):
+        raise argparse.ArgumentTypeError("lower-case letters, digits and _ only")
+    return f"_{text}" if text else ""
+
+
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql"], required=True)
@@ -123,6 +141,12 @@ def parse_arguments() -> argparse.Namespace:
         "--as-of",
         type=datetime.date.fromisoformat,
         help="the day the rules run on (default: the day after the history ends)",
+    )
+    parser.add_argument(
+        "--tag",
+        default="",
+        type=tag,
+        help="appended to the PostgreSQL database's name, to run several benchmarks at once",
     )
     parser.add_argument(
         "--postgres-server",
@@ -225,6 +249,46 @@ def score(
     return rules, overall, verdicts
 
 
+# ---------------------------------------------------------------- the small change
+
+
+def receipt_setup() -> tuple[Any, Any]:
+    """An effective sales contract, and a finance clerk of its company who may post a
+    receipt against it (imported staff cannot sign in)."""
+    from qinglian.org.enums import RoleCode
+    from qinglian.org.factories import make_user
+    from qinglian.trading.enums import ContractKind, ContractStatus
+    from qinglian.trading.models import Contract
+
+    contract = (
+        Contract.objects.filter(kind=ContractKind.SALES, status=ContractStatus.EFFECTIVE)
+        .select_related("company")
+        .order_by("-id")
+        .first()
+    )
+    assert contract is not None, "the generated history has no effective sales contract"
+    clerk = make_user(
+        company=contract.company,
+        roles=(RoleCode.FINANCE,),
+        username="bench-finance",
+        employee_number="BENCH-FIN",
+        name="基准财务",
+    )
+    return contract, clerk
+
+
+def receipt_post_one(contract: Any, clerk: Any, as_of: datetime.date) -> str:
+    """The small change: one customer receipt of 1,000 yuan, recorded and posted."""
+    from qinglian.core import clock
+    from qinglian.trading.services.money import payment_create, receipt_post
+
+    paid_on = min(as_of - datetime.timedelta(days=1), clock.today())
+    receipt = payment_create(
+        actor=clerk, contract_id=contract.pk, amount="1000.00", paid_on=paid_on
+    )
+    return receipt_post(actor=clerk, payment_id=receipt.pk).number
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -237,6 +301,7 @@ def run(arguments: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from qinglian.legacy.generator import generate
     from qinglian.legacy.loader import legacy_import
     from qinglian.supervision.enums import RunStatus, RunTrigger
+    from qinglian.supervision.models import Finding
     from qinglian.supervision.reports import run_finding_lines
     from qinglian.supervision.services import run_rules
 
@@ -264,6 +329,7 @@ def run(arguments: argparse.Namespace, folder: Path) -> dict[str, Any]:
     log(f"loaded batch {report.batch_id} ({documents:,} documents) in {import_s:.1f} s")
     with connection.cursor() as cursor:  # fresh statistics, as after any bulk load
         cursor.execute("ANALYZE")
+    contract, clerk = receipt_setup()
 
     as_of = arguments.as_of or (
         datetime.date.fromisoformat(manifest["period"]["end"]) + datetime.timedelta(days=1)
@@ -280,14 +346,41 @@ def run(arguments: argparse.Namespace, folder: Path) -> dict[str, Any]:
         log(f"  {code}: {stats}")
     lines = list(run_finding_lines(first))
 
-    log("second run, nothing changed")
+    log("second run ten minutes later, nothing changed")
     started = time.perf_counter()
-    second = run_rules(actor=SYSTEM_ACTOR, trigger=RunTrigger.COMMAND, now=now)
+    second = run_rules(
+        actor=SYSTEM_ACTOR, trigger=RunTrigger.COMMAND, now=now + datetime.timedelta(minutes=10)
+    )
     rerun_s = time.perf_counter() - started
     log(
         f"second run {second.pk}: {second.new_count} new, {second.seen_again_count} seen again "
-        f"in {rerun_s:.2f} s"
+        f"in {rerun_s:.2f} s; ran {second.ran_rule_codes}"
     )
+
+    receipt = receipt_post_one(contract, clerk, as_of)
+    log(f"posted receipt {receipt} against contract {contract.number}")
+    started = time.perf_counter()
+    third = run_rules(
+        actor=SYSTEM_ACTOR, trigger=RunTrigger.COMMAND, now=now + datetime.timedelta(minutes=20)
+    )
+    small_change_rerun_s = time.perf_counter() - started
+    log(
+        f"third run {third.pk}: {third.new_count} new, {third.seen_again_count} seen again "
+        f"in {small_change_rerun_s:.2f} s; ran {third.ran_rule_codes}"
+    )
+    log("check: a full run at the same moment finds exactly what the incremental one did")
+    check = run_rules(
+        actor=SYSTEM_ACTOR,
+        trigger=RunTrigger.COMMAND,
+        now=now + datetime.timedelta(minutes=20),
+        full=True,
+    )
+    incremental_matches_full = (
+        check.new_count == 0
+        and check.seen_again_count == third.new_count + third.seen_again_count
+        and not Finding.objects.filter(last_run_id=third.pk).exists()
+    )
+    log(f"full run {check.pk}: incremental matches full: {incremental_matches_full}")
 
     rule_seconds = {
         code: float(stats.get("seconds", 0.0))
@@ -321,9 +414,17 @@ def run(arguments: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "full_run_s": round(full_run_s, 2),
         "rerun_s": round(rerun_s, 2),
         "rerun_new": second.new_count,
+        "rerun_ran": second.ran_rule_codes,
+        "rerun_skipped": second.skipped_rule_codes,
+        "small_change_rerun_s": round(small_change_rerun_s, 2),
+        "small_change_new": third.new_count,
+        "small_change_ran": third.ran_rule_codes,
+        "small_change_skipped": third.skipped_rule_codes,
+        "incremental_matches_full": incremental_matches_full,
         "findings": len(lines),
         "failed_rules": failed,
-        "run_ok": first.status == RunStatus.FINISHED and second.status == RunStatus.FINISHED,
+        "run_ok": incremental_matches_full
+        and all(run.status == RunStatus.FINISHED for run in (first, second, third, check)),
         "recall": overall["recall"],
         "precision": overall["precision"],
         "overall": overall,
@@ -335,7 +436,9 @@ def main() -> int:
     arguments = parse_arguments()
     with (
         tempfile.TemporaryDirectory(prefix="qinglian-bench-detection-") as folder,
-        throwaway_database(arguments.db, "detection", arguments.postgres_server, log) as url,
+        throwaway_database(
+            arguments.db, f"detection{arguments.tag}", arguments.postgres_server, log
+        ) as url,
     ):
         setup_django(url)
         result = run(arguments, Path(folder))

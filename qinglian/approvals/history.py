@@ -34,6 +34,8 @@ HISTORY_DEFINITION: dict[str, Any] = {
     "fields": [
         {"key": "title", "label": "标题", "type": "text", "required": True},
         {"key": "amount", "label": "金额", "type": "money"},
+        # The person an expense claim was paid to (the old systems' payee_employee).
+        {"key": "payee", "label": "收款人", "type": "person"},
     ],
     "route": [{"key": "history", "name": "历史审批", "approver": {"kind": "department_head"}}],
     "title_field": "title",
@@ -67,6 +69,30 @@ def history_versions(flows: Mapping[str, tuple[str, str]]) -> dict[str, tuple[in
         if version_id is None:
             raise ValueError(f"approval template {code} has no version")
         found[key] = (template.pk, version_id)
+    return found
+
+
+def person_fields(version_ids: Mapping[str, int]) -> dict[str, str]:
+    """For each key, the form field an imported request's payee (a person) is written to in
+    that template version: its field `payee` if that is a person field, else its first person
+    field (the shipped expense claim's `claimant`, 实际报销人). Keys whose version has no
+    person field are left out."""
+    definitions = dict(
+        TemplateVersion.objects.filter(pk__in=set(version_ids.values())).values_list(
+            "pk", "definition"
+        )
+    )
+    found: dict[str, str] = {}
+    for key, version_id in version_ids.items():
+        definition = definitions.get(version_id)
+        fields = definition.get("fields", []) if isinstance(definition, Mapping) else []
+        people = [
+            str(item["key"])
+            for item in fields
+            if isinstance(item, Mapping) and item.get("type") == "person" and item.get("key")
+        ]
+        if people:
+            found[key] = "payee" if "payee" in people else people[0]
     return found
 
 

@@ -18,10 +18,11 @@ the band of 10 % below each approval threshold; invoice numbers, phones, bank ac
 addresses are unique; deliveries stay within their contracts' quantity tolerance and take
 place while the contract is in force; weighing and stocktake differences stay within half the
 commodity's tolerance; prices stay within a few per cent of the market (sales above cost);
-customers pay before their invoices fall due; decisions are taken on weekdays between 09:00
-and 18:00, at least 20 minutes after the task arrived; the first digits of expense and
-engineering amounts follow Benford's law per company and year; purchases are spread over many
-suppliers.
+customers pay before their invoices fall due; credit exceptions are rare (for one customer at
+most once in 400 days, in one company at most twice in 35 days); decisions are taken on
+weekdays between 09:00 and 18:00, at least 20 minutes after the task arrived; the first digits
+of expense and engineering amounts follow Benford's law per company and year; purchases are
+spread over many suppliers.
 
 The approval thresholds assumed are those of the flows the product ships: contracts above
 1,000,000 go to the leader in charge and above 5,000,000 to the general manager, engineering
@@ -782,6 +783,7 @@ class HistoryGenerator:
                 + company.people["keeper"]
             )
             self.expense(requester, self.on_work(submitted))
+        granted: dict[int, list[dt.date]] = defaultdict(list)
         for submitted in self.deal_days(credit_exceptions, 20):
             company = self.pick(subsidiaries)
             customers = [
@@ -789,10 +791,14 @@ class HistoryGenerator:
                 for partner in self.rotation(company, "sales").partners
                 if (submitted - self.credit_used.get(id(partner), dt.date.min)).days > 400
             ]
-            if not customers:
+            # Exceptions stay exceptional: a company's general manager (the last approver)
+            # grants at most two within any 35 days, planted ones aside.
+            recent = [on for on in granted[company.index] if abs((submitted - on).days) <= 35]
+            if not customers or len(recent) >= 2:
                 continue
             customer = self.pick(customers)
             self.credit_used[id(customer)] = submitted
+            granted[company.index].append(submitted)
             self.credit_exception(company, customer, self.on_work(submitted))
 
     def deal(

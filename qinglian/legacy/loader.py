@@ -11,6 +11,9 @@ batch id (`import_batch`); the batch row (`ImportBatch`) holds the fingerprint �
 folder loads once, a second load returns the first batch — and the report. Audit events: one
 for the batch and one per table written, not one per row.
 
+Companies this installation has already (the same USCC, else the same code) and their
+departments are matched, not made again: their history is booked on them.
+
 What the old formats hold that Qinglian has no place for is counted in the report's
 `skipped` (docs/legacy-import.md lists it).
 """
@@ -28,11 +31,13 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from qinglian.approvals import history as approval_history
 from qinglian.approvals.history import HistoryStep
 from qinglian.core import clock
 from qinglian.core.audit import audit_record
+from qinglian.core.history import cyclic_collection_paused, foreign_keys_checked_in_bulk
 from qinglian.org import history as org_history
 from qinglian.org.enums import RoleCode
 from qinglian.org.models import Company
@@ -46,9 +51,11 @@ from qinglian.trading.enums import (
     StockDocumentKind,
     StocktakeKind,
 )
+from qinglian.trading.models import CreditExceptionStatus
 from qinglian.trading.selectors.money import due_date_for, invoice_number_key
 from qinglian.trading.services import credit as credit_services
 from qinglian.trading.services import history as trading_history
+from qinglian.trading.services.warnings import warnings_refresh_after_commit
 
 from .models import ImportBatch
 from .reader import Batch, Problem, read_folder
@@ -86,10 +93,23 @@ FLOWS: dict[str, tuple[str, str]] = {
     "credit_exception": ("trading_credit_exception", "信用例外审批"),
 }
 
+# A credit-exception request's status → its credit exception's.
+CREDIT_EXCEPTION_STATUSES: dict[str, str] = {
+    "approved": CreditExceptionStatus.APPROVED,
+    "rejected": CreditExceptionStatus.REJECTED,
+    "withdrawn": CreditExceptionStatus.CANCELLED,
+    "pending": CreditExceptionStatus.PENDING,
+}
+
 # The trading models know purchase and sales contracts, supplier payments and customer receipts;
 # the rest of the old systems' history stays in the approval requests that decided it.
 CONTRACT_KINDS = frozenset({ContractKind.PURCHASE, ContractKind.SALES})
 PAYMENT_KINDS = frozenset({"supplier_payment", "customer_receipt"})
+
+
+# A company of the file that cannot be told apart from, or matched onto, one here.
+COMPANIES = "companies.csv"
+CONFLICT = "company_conflict"
 
 
 class LoadRefused(Exception):
@@ -160,6 +180,11 @@ def legacy_import(
     """Check the folder, then load it as one batch (or, `dry_run`, only check it). Raises
     LoadRefused, having written nothing, when the folder has errors or its history cannot be
     booked. The same folder again returns the earlier batch's report (`created` False)."""
+    with cyclic_collection_paused():
+        return _import(folder, actor=actor, dry_run=dry_run, label=label)
+
+
+def _import(folder: str | Path, *, actor: Any, dry_run: bool, label: str) -> LoadReport:
     started = time.perf_counter()
     batch = read_folder(folder)
     check_seconds = time.perf_counter() - started
@@ -187,7 +212,9 @@ def legacy_import(
     try:
         with transaction.atomic():
             loader = _Loader(batch, report, actor)
-            loader.run()
+            with foreign_keys_checked_in_bulk() as keys:
+                loader.run()
+            report.phases["foreign_keys"] = keys.seconds
             report.seconds = time.perf_counter() - started
             ImportBatch.objects.create(
                 id=report.batch_id,
@@ -202,6 +229,11 @@ def legacy_import(
                 actor=actor if getattr(actor, "pk", None) else None,
             )
             _audit(report, loader.root_id, actor)
+            # As a posting does: once the batch commits, the trading warnings of what it
+            # loaded are detected (in the background), so supervision's rule 16 sees them.
+            warnings_refresh_after_commit(
+                contract_ids=loader.contracts.values(), partner_ids=loader.partners.values()
+            )
     except trading_history.HistoryRefused as error:
         raise LoadRefused(str(error)) from error
     except IntegrityError as error:
@@ -289,6 +321,7 @@ class _Loader:
         self.requests: dict[str, int] = {}
         self.request_requester: dict[str, str] = {}
         self.request_subjects: dict[int, tuple[str, str]] = {}
+        self.request_documents: dict[int, tuple[str, str]] = {}  # bound already
         self.contracts: dict[str, int] = {}
         self.contract_owner: dict[str, str] = {}
         self.contract_days: dict[str, int] = {}
@@ -344,7 +377,8 @@ class _Loader:
     def load_org(self) -> None:
         companies = list(self.rows("companies"))
         parents = {row["code"]: row["parent_code"] for row in companies}
-        self.companies = org_history.companies_write(
+        matched = self.match_companies(companies)
+        created = org_history.companies_write(
             [
                 {
                     "code": row["code"],
@@ -355,13 +389,26 @@ class _Loader:
                     "source_id": row["code"],
                 }
                 for row in companies
+                if row["code"] not in matched
             ],
             parents=parents,
+            existing=matched,
             batch_id=self.batch_id,
         )
+        self.companies = {**matched, **created}
         self.root_id = next(self.companies[code] for code, parent in parents.items() if not parent)
-        self.written({"org.company": len(self.companies)})
+        self.written({"org.company": len(created)})
+        self.skip("companies already here (matched by code or USCC)", len(matched))
+        # The departments of a matched company that it has here already are its own.
         departments = list(self.rows("departments"))
+        here = org_history.departments_existing(set(matched.values())) if matched else {}
+        new = []
+        for row in departments:
+            pk = here.get((self.companies[row["company"]], row["code"]))
+            if pk is None:
+                new.append(row)
+            else:
+                self.departments[(row["company"], row["code"])] = pk
         ids = org_history.departments_write(
             [
                 {
@@ -370,13 +417,17 @@ class _Loader:
                     "name": row["name"][:100],
                     "source_id": row["code"],
                 }
-                for row in departments
+                for row in new
             ],
             batch_id=self.batch_id,
         )
-        for row, pk in zip(departments, ids, strict=True):
+        for row, pk in zip(new, ids, strict=True):
             self.departments[(row["company"], row["code"])] = pk
         self.written({"org.department": len(ids)})
+        self.skip(
+            "departments already here (matched by company and code)", len(departments) - len(new)
+        )
+        departments = new  # only those written here get their head from the file
         employees = list(self.rows("employees"))
         values = []
         for row in employees:
@@ -392,6 +443,9 @@ class _Loader:
                     "name": row["name"][:60],
                     "employee_number": row["employee_no"],
                     "phone": row["phone"][:20],
+                    "bank_name": row["bank_name"][:100],
+                    "bank_account": row["bank_account"][:40],
+                    "home_address": row["home_address"][:255],
                     "company_id": self.companies[row["company"]],
                     "department_id": department,
                     "position": row["title"][:60],
@@ -414,6 +468,48 @@ class _Loader:
             if row["head"]
         }
         org_history.department_heads_write(heads)
+
+    def match_companies(self, companies: list[dict[str, Any]]) -> dict[str, int]:
+        """Code → id of the companies of the file this installation has already (the same
+        unified social credit code, else the same code): their history is booked on them and
+        no second company is made. A code here that belongs to a company with another USCC,
+        or a code and a USCC naming two companies here, refuses the load."""
+        found = org_history.companies_existing(
+            codes=[row["code"] for row in companies], usccs=[row["uscc"] for row in companies]
+        )
+        by_code = {company.code: company for company in found}
+        by_uscc = {company.uscc: company for company in found if company.uscc}
+        matched: dict[str, int] = {}
+        problems = []
+        for number, row in enumerate(companies, start=2):  # the header is row 1
+            named = by_code.get(row["code"])
+            same = by_uscc.get(row["uscc"]) if row["uscc"] else None
+            values = {"code": row["code"], "uscc": row["uscc"]}
+            if same is not None and named is not None and named.pk != same.pk:
+                values |= {"named": named.name, "same": same.name}
+                message = _(
+                    "The code %(code)s is %(named)s here and the unified social credit code "
+                    "%(uscc)s is %(same)s: they cannot both be this company."
+                )
+                problems.append(Problem(COMPANIES, number, "uscc", CONFLICT, message % values))
+            elif same is not None:
+                matched[row["code"]] = same.pk
+            elif named is not None and row["uscc"] and named.uscc and named.uscc != row["uscc"]:
+                values |= {"named": named.name, "here": named.uscc}
+                message = _(
+                    "The code %(code)s is %(named)s here, whose unified social credit code is "
+                    "%(here)s, not %(uscc)s."
+                )
+                problems.append(Problem(COMPANIES, number, "code", CONFLICT, message % values))
+            elif named is not None:
+                matched[row["code"]] = named.pk
+        if problems:
+            raise LoadRefused(
+                f"{len(problems)} companies of {self.batch.folder} conflict with companies "
+                f"here: nothing was loaded",
+                problems,
+            )
+        return matched
 
     # ------------------------------------------------------------ master data
 
@@ -448,9 +544,24 @@ class _Loader:
             self.partner_days[row["code"]] = row["payment_terms_days"] or 0
             self.partner_kind[row["code"]] = row["kind"]
         self.written({"trading.partner": len(ids)})
-        self.skip(
-            "partner_status_history (status as at the export date kept on the partner)",
-            self.batch.counts.get("partner_status_history", 0),
+        # The admission status history (status from a day on): supervision judges each use of
+        # a supplier by its status on that day.
+        self.written(
+            {
+                "trading.partnerstatuschange": trading_history.partner_status_write(
+                    [
+                        {
+                            "partner_id": self.partners[row["partner"]],
+                            "status": row["status"],
+                            "valid_from": row["valid_from"],
+                            "reason": row["reason"][:255],
+                            "source_id": f"{row['partner']}@{row['valid_from'].isoformat()}",
+                        }
+                        for row in self.rows("partner_status_history")
+                    ],
+                    batch_id=self.batch_id,
+                )
+            }
         )
         commodities = list(self.rows("commodities"))
         ids = trading_history.commodities_write(
@@ -514,6 +625,12 @@ class _Loader:
         for own in steps.values():
             own.sort(key=lambda step: step.index)
         requests = list(self.rows("approval_requests"))
+        payees = self.payees(
+            {row["request_id"]: row["type"] for row in requests},
+            approval_history.person_fields(
+                {kind: version for kind, (_template, version) in versions.items()}
+            ),
+        )
         values = []
         for row in requests:
             template_id, version_id = versions[row["type"]]
@@ -527,6 +644,7 @@ class _Loader:
             }
             if row["amount"] is not None:
                 form["amount"] = str(row["amount"])
+            form.update(payees.get(row["request_id"], {}))
             values.append(
                 {
                     "serial": row["request_id"][:32],
@@ -553,6 +671,82 @@ class _Loader:
             if row["subject_type"] in ("contract", "payment") and row["subject_id"]:
                 self.request_subjects[pk] = (row["subject_type"], row["subject_id"])
         self.written(counts)
+        self.load_credit_exceptions(requests, steps)
+
+    def load_credit_exceptions(
+        self, requests: list[dict[str, Any]], steps: dict[str, list[HistoryStep]]
+    ) -> None:
+        """The credit exceptions the old platform's credit-exception requests decided: one
+        per request, granted (approved) by the last person who approved it, refused, given
+        back (withdrawn) or still under approval as the request stands; the customer's standing
+        when it was asked for is not in the format (left at zero). Granted ones were valid on
+        the day they were granted only: they never let a document booked here through."""
+        values = []
+        linked = []
+        for row in requests:
+            if row["type"] != "credit_exception":
+                continue
+            customer = row["partner"] or (
+                row["subject_id"] if row["subject_type"] == "customer" else None
+            )
+            if customer is None or customer not in self.partners:
+                self.skip("credit_exception requests without a customer")
+                continue
+            status = CREDIT_EXCEPTION_STATUSES[row["status"]]
+            approvers = [
+                step.approver_id for step in steps.get(row["request_id"], ()) if step.approved
+            ]
+            decided = row["completed_at"] if row["status"] != "pending" else None
+            amount = row["amount"] or ZERO
+            values.append(
+                {
+                    "company_id": self.companies[row["company"]],
+                    "number": row["request_id"][:40],
+                    "partner_id": self.partners[customer],
+                    "status": status,
+                    "amount": amount,
+                    "allow_overdue": amount <= 0,  # no amount: it lifted the overdue block
+                    "reason": row["title"],
+                    "valid_until": _local_date(decided or row["submitted_at"]),
+                    "requested_by_id": self.users[row["requester"]],
+                    "approval_request_id": self.requests[row["request_id"]],
+                    "submitted_at": row["submitted_at"],
+                    "decided_at": decided,
+                    "approved_by_id": approvers[-1]
+                    if status == CreditExceptionStatus.APPROVED and approvers
+                    else None,
+                    "source_id": row["request_id"],
+                }
+            )
+            linked.append(row["status"] != "pending")
+        ids = trading_history.credit_exceptions_write(values, batch_id=self.batch_id)
+        for value, pk, link in zip(values, ids, linked, strict=True):
+            if link:  # a request still under approval is not bound: nothing may decide it now
+                self.request_documents[value["approval_request_id"]] = (
+                    credit_services.DOCUMENT_TYPE,
+                    str(pk),
+                )
+        self.written({"trading.creditexception": len(ids)})
+
+    def payees(self, kinds: dict[str, str], fields: dict[str, str]) -> dict[str, dict[str, int]]:
+        """Request id → {form field: user id} of the person its payment was paid to (payments'
+        `payee_employee`: whom an expense claim reimbursed), in the person field of the
+        request's flow (`fields`: request type → field key), where supervision's rule 1
+        compares it with the requester and the approvers. `kinds`: request id → type."""
+        found: dict[str, dict[str, int]] = {}
+        for row in self.rows("payments"):
+            if not row["payee_employee"]:
+                continue
+            request = row["approval_request_id"] or ""
+            if request not in kinds:
+                self.skip("payees of payments without an approval request")
+                continue
+            field_key = fields.get(kinds[request])
+            if field_key is None:
+                self.skip(f"payees of {kinds[request]} requests (the flow has no person field)")
+                continue
+            found[request] = {field_key: self.users[row["payee_employee"]]}
+        return found
 
     # ------------------------------------------------------------ contracts
 
@@ -673,7 +867,8 @@ class _Loader:
                     self.warehouses[row["warehouse"]],
                     self.commodities[row["commodity"]],
                     row["qty"],
-                    row["unit_cost"],
+                    # Amounts of the format include VAT; the stock ledger is net of it.
+                    row["unit_cost"] / (1 + self.commodity_tax[row["commodity"]]),
                 )
             )
         documents = []
@@ -861,7 +1056,7 @@ class _Loader:
 
     def load_links(self) -> None:
         """Approval requests point at the trading documents they decided."""
-        links = {}
+        links = dict(self.request_documents)
         for pk, (kind, source) in self.request_subjects.items():
             if kind == "contract" and source in self.contracts:
                 links[pk] = ("trading.contract", str(self.contracts[source]))

@@ -5,7 +5,8 @@ uses them, so a planted case is found for what it is and nothing else.
 
 `Planter.before_simulation` adds the cases made of contracts, deliveries, approvals and master
 data; the stocktake variance is planted by the simulation itself; `Planter.after_money` adds
-those made of invoices and payments."""
+those made of invoices and payments, and lists the trading warnings the loaded history raises
+that rule 16 reports (those of the contracts planted as not in force)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ from .records import (
 
 if TYPE_CHECKING:
     from .generator import HistoryGenerator
+
+NOT_EFFECTIVE = ("contract_execution", "not_effective")
 
 
 class Planter:
@@ -431,7 +434,9 @@ class Planter:
         self.overdue_sale = self.sale(
             company, reserved["overdue"], self.plant_day(9), 900_000 * YUAN - 150_000 * YUAN
         )
-        self.g.deliveries(self.overdue_sale, count=3, factor=1.0, spacing=(45, 50))
+        # Deliveries 75 to 80 days apart on 30 days' terms: the second leaves over 40 days
+        # after the first invoice fell due (beyond rule 12's 30 days of grace).
+        self.g.deliveries(self.overdue_sale, count=3, factor=1.0, spacing=(75, 80))
         early = self.purchase(
             company,
             reserved["before_effective"],
@@ -852,23 +857,39 @@ class Planter:
             approval_requests=[payment.request for payment in fast],
             payments=fast,
         )
-        # Rule 12: shipped to a customer whose invoice was overdue.
+        # Rule 12: shipped to a customer whose invoice was overdue. The customer stops paying:
+        # every invoice of the sale is paid late, after the last goods left. (Paying the later
+        # invoices on time would settle the oldest charge first — receipts go to what fell due
+        # first — and nothing would stay overdue.)
         sale = self.overdue_sale
         issues = sale.documents
-        if len(issues) >= 2:
-            first_invoice = sale.invoices[0] if sale.invoices else None
-            if first_invoice is not None:
-                self.rebook_late(first_invoice, issues[-1].at.date())
-                assert first_invoice.due is not None
-                after = [d for d in issues if d.at.date() > first_invoice.due]
-                self.g.plant(
-                    "overdue_shipments",
-                    "shipped_while_overdue",
-                    "goods issued to a customer while its invoice was overdue and unpaid",
-                    invoices=[first_invoice],
-                    goods_issues=after,
-                    partners=[sale.partner],
-                )
+        if len(issues) >= 2 and sale.invoices:
+            first_invoice = sale.invoices[0]
+            for invoice in sale.invoices:
+                self.rebook_late(invoice, issues[-1].at.date())
+            assert first_invoice.due is not None
+            after = [d for d in issues if d.at.date() > first_invoice.due]
+            self.g.plant(
+                "overdue_shipments",
+                "shipped_while_overdue",
+                "goods issued to a customer while its invoice was overdue and unpaid (the "
+                f"last issue {(issues[-1].at.date() - first_invoice.due).days} days after it fell "
+                "due)",
+                invoices=[first_invoice],
+                goods_issues=after,
+                partners=[sale.partner],
+            )
+        # Rule 16: the warnings of the loaded history that inspectors follow at once — goods or
+        # money booked against a contract outside the period it was in force (trading's
+        # "contract not effective" warning, one per contract): the contracts planted for rule 13
+        # as not effective.
+        for case in [p for p in self.g.planted if (p.rule, p.check) == NOT_EFFECTIVE]:
+            self.g.plant(
+                "trading_warnings",
+                "contract_not_effective",
+                "a contract-not-effective warning, followed at once: " + case.note,
+                contracts=case.ids["contracts"],
+            )
 
     def rebook_late(self, invoice: Invoice, after: dt.date) -> None:
         """Pay an issued invoice well after it fell due (and after `after`), not on time."""

@@ -7,10 +7,11 @@ writes org's own tables."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+from django.db.models import Q
 
 from qinglian.core.history import insert_history, update_history
 
@@ -18,14 +19,44 @@ from .enums import CompanyKind
 from .models import Company, Department, Role, RoleAssignment, User
 
 
+def companies_existing(*, codes: Collection[str], usccs: Collection[str]) -> list[Company]:
+    """The companies here with one of these codes or USCCs (to match imported ones onto)."""
+    return list(
+        Company.objects.filter(Q(code__in=list(codes)) | Q(uscc__in=[u for u in usccs if u]))
+        .only("pk", "code", "uscc", "name")
+        .order_by("pk")
+    )
+
+
+def departments_existing(company_ids: Collection[int]) -> dict[tuple[int, str], int]:
+    """(company id, code) → id of the departments of these companies."""
+    rows = Department.objects.filter(company_id__in=list(company_ids))
+    return {
+        (company, code): pk for pk, company, code in rows.values_list("pk", "company_id", "code")
+    }
+
+
 def companies_write(
-    rows: Sequence[Mapping[str, Any]], *, parents: Mapping[str, str | None], batch_id: str
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    parents: Mapping[str, str | None],
+    batch_id: str,
+    existing: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """`rows`: Company field values, each with `source_id`; `parents`: source id → the parent's
-    source id (None for the root). Parents are written before their children; the materialised
-    path and depth are set as the services set them. Returns source id → new id."""
-    ids: dict[str, int] = {}
+    source id (None for the root); `existing`: source id → the company here a parent matched
+    (written already). Parents are written before their children; the materialised path and
+    depth are set as the services set them. Returns source id → new id (of `rows`)."""
+    ids: dict[str, int] = dict(existing or {})
     paths: dict[str, tuple[str, int]] = {}
+    if ids:
+        known = {
+            pk: (path, depth)
+            for pk, path, depth in Company.objects.filter(pk__in=list(ids.values())).values_list(
+                "pk", "path", "depth"
+            )
+        }
+        paths = {source: known[pk] for source, pk in ids.items()}
     pending = list(rows)
     while pending:
         ready = [row for row in pending if parents.get(row["source_id"]) in (None, *ids)]
@@ -54,7 +85,7 @@ def companies_write(
         update_history(Company, updates, ["path", "depth"])
         done = {row["source_id"] for row in ready}
         pending = [row for row in pending if row["source_id"] not in done]
-    return ids
+    return {source: pk for source, pk in ids.items() if source not in (existing or {})}
 
 
 def departments_write(rows: Sequence[Mapping[str, Any]], *, batch_id: str) -> list[int]:

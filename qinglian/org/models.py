@@ -115,6 +115,11 @@ class User(Imported, AbstractUser):
     name = models.CharField(pgettext_lazy("person", "name"), max_length=60)
     employee_number = models.CharField(_("employee number"), max_length=32, unique=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
+    # Kept to see conflicts of interest (supervision rule 7: a partner paid into an employee's
+    # account, or registered at an employee's home).
+    bank_name = models.CharField(_("bank"), max_length=100, blank=True)
+    bank_account = models.CharField(_("bank account"), max_length=40, blank=True)
+    home_address = models.CharField(_("home address"), max_length=255, blank=True)
     company = models.ForeignKey(
         Company,
         verbose_name=_("company"),

@@ -73,6 +73,11 @@ class RunOut(Schema):
     started_at: datetime
     finished_at: datetime | None
     rule_codes: list[str]
+    is_full: bool
+    ran_rule_codes: list[str] = Field(description="The rules detected in full (failed ones too).")
+    skipped_rule_codes: list[str] = Field(
+        description="The rules skipped as unchanged since their last run: findings seen again."
+    )
     new_count: int
     seen_again_count: int
     stats: dict[str, Any]
@@ -80,6 +85,9 @@ class RunOut(Schema):
 
 class RunIn(Schema):
     rules: list[str] = Field(default=[], description="Rule codes; empty runs every enabled rule.")
+    full: bool = Field(
+        default=False, description="Run every rule in full, also those with unchanged inputs."
+    )
 
 
 class FindingSummaryOut(Schema):
@@ -309,7 +317,10 @@ def run_list(request: HttpRequest) -> Any:
 def run_start(request: HttpRequest, payload: RunIn) -> Any:
     """Run the rules now (inspectors); answers when the run has finished."""
     return 201, services.run_rules(
-        actor=_actor(request), trigger=RunTrigger.MANUAL, rule_codes=payload.rules or None
+        actor=_actor(request),
+        trigger=RunTrigger.MANUAL,
+        rule_codes=payload.rules or None,
+        full=payload.full,
     )
 
 

@@ -76,9 +76,13 @@ class Run(models.Model):
     started_at = models.DateTimeField(_("started"))
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     rule_codes = models.JSONField(default=list)
+    # forced to run every rule in full; otherwise a rule whose inputs did not change since its
+    # last run is skipped (its findings seen again, "skipped" in its stats)
+    is_full = models.BooleanField(_("full run"), default=False)
     new_count = models.PositiveIntegerField(_("new findings"), default=0)
     seen_again_count = models.PositiveIntegerField(_("seen again"), default=0)
-    # per rule: {"hits": n, "new": n, "seen_again": n, "seconds": s, "parameter_version": v}
+    # per rule: {"hits": n, "new": n, "seen_again": n, "seconds": s, "parameter_version": v},
+    # with "skipped": true (and "since_run") for a rule skipped as unchanged, or {"error": …}
     stats = models.JSONField(default=dict)
     error = models.TextField(blank=True)
 
@@ -88,6 +92,34 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.trigger})"
+
+    @property
+    def ran_rule_codes(self) -> list[str]:
+        """The rules this run detected in full (failed ones included)."""
+        return [code for code in self.rule_codes if not self.stats.get(code, {}).get("skipped")]
+
+    @property
+    def skipped_rule_codes(self) -> list[str]:
+        """The rules skipped as unchanged: their findings were seen again as they were."""
+        return [code for code in self.rule_codes if self.stats.get(code, {}).get("skipped")]
+
+
+class RuleState(models.Model):
+    """What a rule's last successful run read (the watermark of its inputs: tables, audit trail,
+    parameters, code, day) and the run whose hits are its current findings. A run whose inputs
+    equal these skips the rule; a failed run deletes the row, so the next one runs in full."""
+
+    rule_code = models.CharField(max_length=40, unique=True)
+    run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="+")
+    inputs = models.JSONField(default=dict)
+    hits = models.PositiveIntegerField(default=0)  # findings the run hit (new or seen again)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["rule_code"]
+
+    def __str__(self) -> str:
+        return f"{self.rule_code} @ run {self.run_id}"
 
 
 class Finding(models.Model):

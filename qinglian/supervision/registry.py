@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -23,6 +23,7 @@ from .enums import Area, ParameterKind, Severity
 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 PARAMETER_CODE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,60}$")
+MODEL_LABEL_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
 class ParameterError(ValueError):
@@ -145,6 +146,10 @@ Detector = Callable[[RuleContext], Iterable[Hit]]
 # the moment it is submitted.
 DocumentCheck = Callable[[RuleContext, str, str], Iterable[Hit]]
 Summarizer = Callable[[Mapping[str, Any]], str]
+# How a rule's result depends on the moment it runs (`RuleContext.now`): not at all; on the
+# local date only (windows and ages counted in days, the year); or on the exact moment
+# (windows measured back from now to the second).
+AsOf = Literal["none", "day", "moment"]
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,11 @@ class Rule:
     detect: Detector
     summarize: Summarizer  # one line from a hit's figures, in the reader's language
     check_document: DocumentCheck | None = None
+    # What `detect` reads, for incremental runs: the tables as model labels ("trading.payment").
+    # A run skips the rule while none of them changed (new rows, or audit events about them),
+    # nor its parameters, its code or, per `as_of`, the day. None: not declared, always run.
+    reads: tuple[str, ...] | None = None
+    as_of: AsOf = "moment"
 
     def parameter(self, key: str) -> Parameter:
         return next(parameter for parameter in self.parameters if parameter.key == key)
@@ -218,6 +228,11 @@ def register(rule: Rule) -> Rule:
     for parameter in rule.parameters:
         parameter.clean(parameter.default)  # a default outside its own bounds is a bug
     rule.explain({})  # every placeholder names a parameter
+    if rule.as_of not in ("none", "day", "moment"):
+        raise ValueError(f"rule {rule.code}: as_of {rule.as_of!r} is not none, day or moment")
+    for label in rule.reads or ():
+        if not MODEL_LABEL_PATTERN.match(label):
+            raise ValueError(f"rule {rule.code}: {label!r} is not a model label (app.model)")
     _rules[rule.code] = rule
     return rule
 

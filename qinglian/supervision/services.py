@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
@@ -28,7 +29,7 @@ from qinglian.core.errors import Conflict, NotFound, PermissionDenied, Validatio
 from qinglian.org.models import Department, User
 from qinglian.org.scopes import group_company_id
 
-from . import registry, sources
+from . import inputs, registry, sources
 from .enums import (
     CaseEventKind,
     CaseStatus,
@@ -47,6 +48,7 @@ from .models import (
     RectificationAttachment,
     RuleParameterVersion,
     RuleSetting,
+    RuleState,
     Run,
 )
 from .permissions import (
@@ -269,15 +271,20 @@ class RuleOutcome:
     new: int
     seen_again: int
     seconds: float
+    skipped_since: int | None = None  # skipped as unchanged: the run whose findings it kept
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "hits": self.hits,
             "new": self.new,
             "seen_again": self.seen_again,
             "seconds": round(self.seconds, 3),
             "parameter_version": self.parameter_version,
         }
+        if self.skipped_since is not None:
+            data["skipped"] = True
+            data["since_run"] = self.skipped_since
+        return data
 
 
 def _selected_rules(rule_codes: Sequence[str] | None) -> list[registry.Rule]:
@@ -295,17 +302,64 @@ def _selected_rules(rule_codes: Sequence[str] | None) -> list[registry.Rule]:
     return [rule for rule in registry.all_rules() if rule.code not in disabled]
 
 
+@dataclass(frozen=True)
+class _RunPlan:
+    """What a run compares each rule's inputs with: the watermark it took when it started, and
+    (unless it runs everything) the audit events since the rules' stored watermarks."""
+
+    watermark: inputs.Watermark
+    changes: inputs.AuditChanges | None  # None: nothing is skipped
+
+
+def _known_labels(rules: Sequence[registry.Rule]) -> set[str]:
+    labels: set[str] = set()
+    for rule in rules:
+        for label in inputs.rule_reads(rule) or ():
+            try:
+                apps.get_model(label)
+            except (LookupError, ValueError):
+                continue  # the rule's inputs cannot be watched: it always runs
+            labels.add(label)
+    return labels
+
+
+def _run_plan(rules: Sequence[registry.Rule], *, full: bool, now: datetime.datetime) -> _RunPlan:
+    watermark = inputs.watermark_take(_known_labels(rules))
+    if full:
+        return _RunPlan(watermark, None)
+    stored = dict(
+        RuleState.objects.filter(rule_code__in=[rule.code for rule in rules]).values_list(
+            "rule_code", "inputs"
+        )
+    )
+    since = [
+        int(stored[rule.code]["audit_id"])
+        for rule in rules
+        if rule.code in stored
+        and inputs.may_be_unchanged(rule, stored[rule.code], now=now, watermark=watermark)
+    ]
+    changes = inputs.audit_changes(min(since)) if since else None
+    return _RunPlan(watermark, changes)
+
+
 def run_rules(
     *,
     actor: Any,
     trigger: str = RunTrigger.MANUAL,
     rule_codes: Sequence[str] | None = None,
     now: datetime.datetime | None = None,
+    full: bool = False,
 ) -> Run:
     """Run rules over the current data (all enabled rules unless `rule_codes` names some) and
     record their hits as findings. A rule that fails is recorded in the run and the others go
     on. Detection reads outside any transaction; each rule's hits are recorded in one short
-    transaction that holds the rule's setting row, so two runs never record one rule at once."""
+    transaction that holds the rule's setting row, so two runs never record one rule at once.
+
+    Incremental unless `full`: a rule whose inputs (`inputs`: the tables it reads, its
+    parameters, its code, the day or moment it depends on) did not change since its last
+    successful run is not run again; its findings of that run are recorded as seen again in one
+    update, which is what running it would have recorded. A rule that failed runs in full next
+    time."""
     if not is_system(actor) and not is_inspector(actor):
         raise PermissionDenied(
             _("Only a discipline inspector runs the supervision rules."),
@@ -318,16 +372,19 @@ def run_rules(
         started_by=_user_or_none(actor),
         started_at=now,
         rule_codes=[rule.code for rule in rules],
+        is_full=full,
     )
+    plan = _run_plan(rules, full=full, now=now)
     stats: dict[str, Any] = {}
     errors: list[str] = []
     for rule in rules:
         try:
-            outcome = _run_rule(run, rule, now)
+            outcome = _run_rule(run, rule, now, plan)
         except Exception as error:  # one broken rule must not stop the others
             logger.exception("supervision rule %s failed", rule.code)
             errors.append(f"{rule.code}: {error}")
             stats[rule.code] = {"error": str(error)[:500]}
+            _rule_state_forget(rule.code)
             continue
         stats[rule.code] = outcome.as_json()
     with transaction.atomic():
@@ -346,6 +403,8 @@ def run_rules(
             changes={
                 "trigger": [None, trigger],
                 "rules": [None, run.rule_codes],
+                "full": [None, full],
+                "skipped": [None, run.skipped_rule_codes],
                 "new": [None, run.new_count],
                 "seen_again": [None, run.seen_again_count],
                 "status": [None, run.status],
@@ -354,18 +413,46 @@ def run_rules(
     return run
 
 
-def _run_rule(run: Run, rule: registry.Rule, now: datetime.datetime) -> RuleOutcome:
+def _rule_state_forget(rule_code: str) -> None:
+    """After a failure: no stored inputs, so the next run runs the rule in full."""
+    try:
+        RuleState.objects.filter(rule_code=rule_code).delete()
+    except Exception:  # the database itself failing: the run records the rule's error anyway
+        logger.exception("supervision rule %s: its stored inputs could not be cleared", rule_code)
+
+
+def _run_rule(run: Run, rule: registry.Rule, now: datetime.datetime, plan: _RunPlan) -> RuleOutcome:
     started = time.perf_counter()
     with transaction.atomic():
         setting = _setting_locked(rule)
         version, stored = setting.version, dict(setting.parameters)
-    parameters = {
-        **rule.defaults(),
-        **{k: v for k, v in stored.items() if k in rule.parameter_keys()},
-    }
+        parameters = {
+            **rule.defaults(),
+            **{k: v for k, v in stored.items() if k in rule.parameter_keys()},
+        }
+        current = inputs.rule_inputs(
+            rule,
+            parameter_version=version,
+            parameters=parameters,
+            now=now,
+            watermark=plan.watermark,
+        )
+        state = RuleState.objects.filter(rule_code=rule.code).first()
+        if state is not None and inputs.is_unchanged(state.inputs, current, plan.changes):
+            since_run = state.run_id
+            seen_again = _seen_again_as_before(run, rule.code, state, current, now)
+            return RuleOutcome(
+                rule_code=rule.code,
+                parameter_version=version,
+                hits=seen_again,
+                new=0,
+                seen_again=seen_again,
+                seconds=time.perf_counter() - started,
+                skipped_since=since_run,
+            )
     context = registry.RuleContext(parameters=rule.values(parameters), now=now)
     hits = list(rule.detect(context))
-    new, seen_again = _record_hits(run, rule, hits, version, parameters, now)
+    new, seen_again = _record_hits(run, rule, hits, version, parameters, now, current)
     return RuleOutcome(
         rule_code=rule.code,
         parameter_version=version,
@@ -374,6 +461,23 @@ def _run_rule(run: Run, rule: registry.Rule, now: datetime.datetime) -> RuleOutc
         seen_again=seen_again,
         seconds=time.perf_counter() - started,
     )
+
+
+def _seen_again_as_before(
+    run: Run, rule_code: str, state: RuleState, current: dict[str, Any], now: datetime.datetime
+) -> int:
+    """A skipped rule: what it hit in its last run (the findings that run left it) is seen
+    again, in one update; its stored inputs move on to this run's. Inside the transaction
+    that holds the rule's setting row."""
+    seen_again = Finding.objects.filter(rule_code=rule_code, last_run_id=state.run_id).update(
+        last_seen_at=now, last_run=run, seen_count=F("seen_count") + 1
+    )
+    state.run = run
+    state.inputs = current
+    state.hits = seen_again
+    state.updated_at = now
+    state.save(update_fields=["run", "inputs", "hits", "updated_at"])
+    return seen_again
 
 
 def hit_fingerprint(rule: registry.Rule, hit: registry.Hit) -> str:
@@ -455,9 +559,11 @@ def _record_hits(
     version: int,
     parameters: Mapping[str, Any],
     now: datetime.datetime,
+    rule_inputs: dict[str, Any] | None = None,
 ) -> tuple[int, int]:
     """New findings for new fingerprints; "seen again" for known ones (an untriaged finding
-    also takes the latest evidence; a triaged one keeps the evidence it was triaged on)."""
+    also takes the latest evidence; a triaged one keeps the evidence it was triaged on). With
+    `rule_inputs`, they are stored as what this result was found from (`RuleState`)."""
     RuleSetting.objects.select_for_update().filter(rule_code=rule.code).first()
     unique: dict[str, registry.Hit] = {}
     for hit in hits:
@@ -561,6 +667,11 @@ def _record_hits(
             ],
             batch_size=1000,
             ignore_conflicts=True,
+        )
+    if rule_inputs is not None:
+        RuleState.objects.update_or_create(
+            rule_code=rule.code,
+            defaults={"run": run, "inputs": rule_inputs, "hits": len(unique), "updated_at": now},
         )
     return len(created), len(seen_ids)
 

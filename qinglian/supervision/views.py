@@ -464,7 +464,9 @@ def rule_edit(request: HttpRequest, code: str) -> HttpResponse:
 def run_list(request: HttpRequest) -> HttpResponse:
     _require_oversight(request.user)
     if request.method == "POST":
-        run = services.run_rules(actor=request.user, trigger=RunTrigger.MANUAL)
+        run = services.run_rules(
+            actor=request.user, trigger=RunTrigger.MANUAL, full=request.POST.get("full") == "1"
+        )
         messages.success(
             request,
             _("Rules run: %(new)d new findings, %(seen)d seen again.")
@@ -474,7 +476,16 @@ def run_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.run_list(user=request.user), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    context = {"page_obj": page, "may_run": is_inspector(request.user)}
+    titles = {rule.code: f"{rule.number}. {rule.title}" for rule in registry.all_rules()}
+    rows = [  # which rules ran and which were skipped as unchanged, by title
+        {
+            "run": run,
+            "ran": [titles.get(code, code) for code in run.ran_rule_codes],
+            "skipped": [titles.get(code, code) for code in run.skipped_rule_codes],
+        }
+        for run in page
+    ]
+    context = {"page_obj": page, "rows": rows, "may_run": is_inspector(request.user)}
     return render(request, "supervision/run_list.html", context)
 
 

@@ -52,6 +52,7 @@ from .models import (
     Partner,
     PartnerContact,
     PartnerLedgerEntry,
+    PartnerStatusChange,
     Payment,
     Qualification,
     StockDocument,
@@ -332,6 +333,30 @@ def admission_change_facts(
         if not (isinstance(moved, list) and len(moved) == 2) or not str(object_id).isdigit():
             continue
         yield AdmissionChangeFact(int(object_id), at, str(moved[0] or ""), str(moved[1] or ""))
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerStatusFact:
+    """A partner's admission status from a day on, as imported history recorded it (the old
+    systems' status history; moves made here are AdmissionChangeFacts)."""
+
+    partner_id: int
+    valid_from: datetime.date
+    status: str
+
+
+def partner_status_facts(
+    *, partner_ids: Collection[int] | None = None
+) -> Iterator[PartnerStatusFact]:
+    """Oldest first within each partner."""
+    rows = PartnerStatusChange.objects.order_by("partner_id", "valid_from", "id").values_list(
+        "partner_id", "valid_from", "status"
+    )
+    yield from _stream(
+        rows,
+        lambda row: PartnerStatusFact(*row),
+        (partner_ids, lambda chunk: Q(partner_id__in=chunk)),
+    )
 
 
 # ---------------------------------------------------------------- contracts

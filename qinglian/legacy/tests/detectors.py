@@ -306,6 +306,27 @@ def credit_exceptions(rows: Rows) -> set[str]:
     return found
 
 
+def credit_exception_approvers(rows: Rows) -> set[str]:
+    """Rule 8's other count: one final approver granting five exceptions within 30 days."""
+    requests = rows.by("approval_requests", "request_id")
+    last: dict[str, dict[str, Any]] = {}
+    for step in sorted(rows["approval_steps"], key=lambda s: (s["request_id"], s["seq"])):
+        if requests[step["request_id"]]["type"] == "credit_exception":
+            last[step["request_id"]] = step
+    by_approver: dict[tuple[str, str], list[datetime.datetime]] = defaultdict(list)
+    for request_id, step in last.items():
+        if requests[request_id]["status"] == "approved":
+            key = (requests[request_id]["company"], step["approver"])
+            by_approver[key].append(step["decided_at"])
+    found = set()
+    for (_company, approver), moments in by_approver.items():
+        moments.sort()
+        for index, first in enumerate(moments):
+            if len([m for m in moments[index:] if (m - first).days < 30]) >= 5:
+                found.add(approver)
+    return found
+
+
 def stock_documents(rows: Rows) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
     for kind, header, lines, number in (
         ("receipt", "goods_receipts", "goods_receipt_lines", "receipt_no"),
@@ -447,6 +468,32 @@ def contract_execution(rows: Rows) -> dict[str, set[str]]:
         tolerance = line["qty_tolerance_pct"] or Decimal(0)
         if done > line["quantity"] * (1 + tolerance / HUNDRED):
             found["over_executed"].add(line["contract_no"])
+    return found
+
+
+def contracts_not_in_force(rows: Rows) -> set[str]:
+    """Rule 16 as the loaded history feeds it: trading's "contract not effective" warning (a
+    kind inspectors follow at once) — goods booked against a contract before it took effect or
+    after it ended (expiry or termination), money before it took effect, anything against a
+    contract that never did."""
+    contracts = rows.by("contracts", "contract_no")
+    found = set()
+    bookings = [
+        (document["contract_no"], local(document[moment]).date(), True)
+        for table, moment in (("goods_receipts", "received_at"), ("goods_issues", "issued_at"))
+        for document in rows[table]
+    ]
+    bookings += [
+        (payment["contract_no"], payment["paid_date"], False) for payment in rows["payments"]
+    ]
+    for contract_no, day, goods in bookings:
+        if contract_no is None:
+            continue
+        contract = contracts[contract_no]
+        effective = contract["effective_date"]
+        ends = [end for end in (contract["end_date"], contract["terminated_date"]) if end]
+        if effective is None or day < effective or (goods and ends and day > min(ends)):
+            found.add(contract_no)
     return found
 
 

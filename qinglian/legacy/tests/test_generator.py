@@ -38,6 +38,7 @@ RULES = {
     "contract_execution",
     "benford_first_digit",
     "supplier_concentration",
+    "trading_warnings",
 }
 
 
@@ -172,6 +173,7 @@ def test_the_planted_cases_are_found_and_nothing_else(
     )
     assert detectors.related_parties(rows) == planted(manifest, "related_parties", "partners")
     assert detectors.credit_exceptions(rows) == planted(manifest, "credit_exceptions", "partners")
+    assert detectors.credit_exception_approvers(rows) == set()  # the customer's case only
     assert prices["below_cost"] == planted(manifest, "price_anomalies", "goods_issues")
     assert prices["off_average"] == planted(manifest, "price_anomalies", "goods_receipts")
     assert variances["weighing"] == planted(manifest, "quantity_variances", "goods_receipts")
@@ -184,6 +186,9 @@ def test_the_planted_cases_are_found_and_nothing_else(
     )
     for check in ("not_effective", "over_executed"):
         assert execution[check] == planted(manifest, "contract_execution", "contracts", check)
+    assert detectors.contracts_not_in_force(rows) == planted(
+        manifest, "trading_warnings", "contracts"
+    )
     assert detectors.benford(rows) == {
         (company, item["year"])
         for item in manifest["planted"]
@@ -197,6 +202,32 @@ def test_the_planted_cases_are_found_and_nothing_else(
         for company in item["ids"]["companies"]
         for partner in item["ids"]["partners"]
     }
+
+
+def test_the_overdue_customer_pays_nothing_while_its_goods_leave(
+    history: tuple[Path, dict[str, Any]], rows: detectors.Rows
+):
+    # Receipts settle the charges that fell due first (rule 12, trading's credit control): a
+    # customer paying its later invoices would clear the overdue one. This one pays nothing
+    # from the first due date until after the last goods left, and each issue after that date
+    # leaves over 30 days (the grace) after it.
+    (case,) = [item for item in history[1]["planted"] if item["rule"] == "overdue_shipments"]
+    (customer,) = case["ids"]["partners"]
+    (invoice,) = case["ids"]["invoices"]
+    due = rows.by("invoices", "invoice_id")[invoice]["due_date"]
+    issues = rows.by("goods_issues", "issue_no")
+    shipped = sorted(
+        detectors.local(issues[number]["issued_at"]).date()
+        for number in case["ids"]["goods_issues"]
+    )
+    paid = [
+        payment["paid_date"]
+        for payment in rows["payments"]
+        if payment["partner"] == customer and payment["kind"] == "customer_receipt"
+    ]
+
+    assert len(shipped) >= 2 and (shipped[0] - due).days > 30
+    assert paid and not [day for day in paid if due <= day <= shipped[-1]]
 
 
 def test_clean_amounts_follow_benfords_law(rows: detectors.Rows, history: tuple[Path, Any]):

@@ -6,14 +6,13 @@ from __future__ import annotations
 import datetime
 import functools
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from qinglian.org.models import User
 from qinglian.trading import facts
 
 from ..registry import DocumentLink
@@ -201,33 +200,6 @@ def related_parties(*, enabled: bool = True) -> RelatedParties:
     if not enabled:
         return RelatedParties()
     return RelatedParties(shared_values(facts.partner_facts()))
-
-
-# ---------------------------------------------------------------- employees
-
-
-@dataclass(frozen=True)
-class EmployeePhone:
-    user_id: int
-    company_id: int | None
-    department_id: int | None
-    name: str
-    employee_number: str
-    phone: str  # normalised
-
-
-def employee_phones(*, active_only: bool = True) -> Iterator[EmployeePhone]:
-    """Employees' phone numbers, normalised (the only contact detail the org keeps on them)."""
-    queryset = User.objects.exclude(phone="")
-    if active_only:
-        queryset = queryset.filter(is_active=True)
-    rows = queryset.order_by("id").values_list(
-        "id", "company_id", "department_id", "name", "employee_number", "phone"
-    )
-    for user_id, company_id, department_id, name, number, phone in rows.iterator(chunk_size=2000):
-        key = facts.normalise_phone(phone)
-        if key:
-            yield EmployeePhone(user_id, company_id, department_id, name, number, key)
 
 
 # ---------------------------------------------------------------- dates and documents

@@ -191,5 +191,11 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "approvals.approvalrequest",
+            "approvals.approvaltemplate",
+            "org.company",
+        ),
+        as_of="day",
     )
 )

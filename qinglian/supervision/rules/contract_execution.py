@@ -369,5 +369,15 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "trading.commodity",
+            "trading.contract",
+            "trading.contractline",
+            "trading.partner",
+            "trading.payment",
+            "trading.stockdocument",
+            "trading.stockdocumentline",
+        ),
+        as_of="day",
     )
 )

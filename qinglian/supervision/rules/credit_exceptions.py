@@ -354,6 +354,17 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "approvals.approvalaction",
+            "approvals.approvalrequest",
+            "approvals.approvalstep",
+            "approvals.approvaltask",
+            "org.company",
+            "org.user",
+            "trading.creditexception",
+            "trading.partner",
+        ),
+        as_of="day",
         check_document=check_document,
     )
 )

@@ -267,5 +267,11 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "trading.contract",
+            "trading.invoice",
+            "trading.partner",
+        ),
+        as_of="day",
     )
 )

@@ -270,5 +270,17 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "org.company",
+            "trading.contract",
+            "trading.creditexception",
+            "trading.invoice",
+            "trading.openingbalance",
+            "trading.partner",
+            "trading.partnerledgerentry",
+            "trading.payment",
+            "trading.stockdocument",
+        ),
+        as_of="day",
     )
 )

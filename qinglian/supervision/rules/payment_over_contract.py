@@ -500,6 +500,16 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "trading.contract",
+            "trading.contractline",
+            "trading.invoice",
+            "trading.openingbalance",
+            "trading.partner",
+            "trading.payment",
+            "trading.stockdocument",
+        ),
+        as_of="day",
         check_document=check_document,
     )
 )

@@ -316,5 +316,15 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "trading.commodity",
+            "trading.contract",
+            "trading.contractline",
+            "trading.partner",
+            "trading.stockdocument",
+            "trading.stockdocumentline",
+            "trading.stockledgerentry",
+        ),
+        as_of="day",
     )
 )

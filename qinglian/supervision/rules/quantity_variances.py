@@ -264,5 +264,15 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "trading.commodity",
+            "trading.contract",
+            "trading.contractline",
+            "trading.stockdocument",
+            "trading.stockdocumentline",
+            "trading.stocktake",
+            "trading.stocktakeline",
+        ),
+        as_of="day",
     )
 )

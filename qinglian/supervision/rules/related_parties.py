@@ -1,8 +1,12 @@
 """Rule 7 — conflicts of interest and hidden related parties.
 
-- A partner whose phone number — or, optionally, the phone of one of its contacts — is an
-  employee's phone number: the employee may be behind the partner. The organisation keeps only
-  a phone number for its employees (no bank account, no address), so that is what is compared.
+- A partner sharing a phone number, bank account or address with an employee: its phone — or,
+  optionally, one of its contacts' — against the employee's phone, its bank account against
+  the employee's, its address against the employee's home address. The employee may be behind
+  the partner. Every employee counts, whether or not they may sign in: employment is not
+  login (people loaded from the old systems have no login rights), and a conflict of interest
+  does not end when an account is switched off. The bank account and home address are
+  compared once the organisation keeps them on its employees (fields of the same names).
 - Partners (two or more distinct companies) sharing a bank account, phone number or address:
   one party behind several names, which defeats the limits set per partner (split purchases,
   concentration, credit). Partners with the same unified social credit code are one company
@@ -15,20 +19,31 @@ bank accounts without spaces and dashes, addresses without spaces and punctuatio
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Q
+from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from qinglian.org.models import User
 from qinglian.trading import facts
 
 from ..enums import Area, ParameterKind, Severity
 from ..registry import Hit, Parameter, Rule, RuleContext, register
-from ._trading import ATTRIBUTES, PARTNER, employee_phones, partner_link, shared_values
+from ._trading import ATTRIBUTES, PARTNER, attribute_keys, partner_link, shared_values
 
 EMPLOYEE = "employee"
 PARTNERS = "partners"
+# The employee's field a partner's attribute is compared with.
+EMPLOYEE_FIELDS = {"phone": "phone", "bank_account": "bank_account", "address": "home_address"}
+NORMALISE: dict[str, Callable[[str | None], str]] = {
+    "phone": facts.normalise_phone,
+    "bank_account": facts.normalise_bank_account,
+    "address": facts.normalise_address,
+}
 
 
 def detect(context: RuleContext) -> Iterable[Hit]:
@@ -48,39 +63,75 @@ def detect(context: RuleContext) -> Iterable[Hit]:
     yield from sorted(hits, key=lambda hit: (int(hit.subject_id), hit.key))
 
 
+@dataclass(frozen=True)
+class Employee:
+    user_id: int
+    company_id: int | None
+    department_id: int | None
+    name: str
+    employee_number: str
+
+
+def employee_holders() -> tuple[dict[int, Employee], dict[tuple[str, str], list[int]]]:
+    """Every employee with a usable phone, bank account or home address — signing in or not
+    — and who holds each (attribute, normalised value)."""
+    fields = EMPLOYEE_FIELDS
+    blank = Q()
+    for name in fields.values():
+        blank &= Q(**{name: ""})
+    rows = (
+        User.objects.exclude(blank)
+        .order_by("id")
+        .values_list(
+            "id", "company_id", "department_id", "name", "employee_number", *fields.values()
+        )
+    )
+    people: dict[int, Employee] = {}
+    holders: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for user_id, company_id, department_id, name, number, *values in rows.iterator(chunk_size=2000):
+        for attribute, value in zip(fields, values, strict=True):
+            key = NORMALISE[attribute](value)
+            if key:
+                holders[(attribute, key)].append(user_id)
+                if user_id not in people:
+                    people[user_id] = Employee(user_id, company_id, department_id, name, number)
+    return people, holders
+
+
 def _employee_hits(
     partners: Mapping[int, facts.PartnerFact], parameters: Mapping[str, Any]
 ) -> list[Hit]:
-    employees: dict[str, list[Any]] = defaultdict(list)
-    for employee in employee_phones():
-        employees[employee.phone].append(employee)
-    if not employees:
+    people, holders = employee_holders()
+    if not holders:
         return []
-    phones: list[tuple[int, str, str, str]] = []  # (partner, where, whose, normalised phone)
-    for partner in partners.values():
-        phones.append((partner.id, "partner", partner.name, facts.normalise_phone(partner.phone)))
+    # (partner, attribute, where, whose, normalised value)
+    values: list[tuple[int, str, str, str, str]] = [
+        (partner.id, attribute, "partner", partner.name, value)
+        for partner in partners.values()
+        for attribute, value in attribute_keys(partner).items()
+    ]
     if parameters["include_contacts"]:
-        for contact in facts.partner_contact_facts():
-            if contact.partner_id in partners:
-                phones.append(
-                    (
-                        contact.partner_id,
-                        "contact",
-                        contact.name,
-                        facts.normalise_phone(contact.phone),
-                    )
-                )
-    matches: dict[tuple[int, int], list[dict[str, str]]] = defaultdict(list)
-    found: dict[int, Any] = {}
-    for partner_id, where, whose, phone in phones:
-        for employee in employees.get(phone, []) if phone else []:
-            matches[(partner_id, employee.user_id)].append(
-                {"where": where, "whose": whose, "phone": phone}
+        values.extend(
+            (
+                contact.partner_id,
+                "phone",
+                "contact",
+                contact.name,
+                NORMALISE["phone"](contact.phone),
             )
-            found[employee.user_id] = employee
+            for contact in facts.partner_contact_facts()
+            if contact.partner_id in partners
+        )
+    matches: dict[tuple[int, int], list[dict[str, str]]] = defaultdict(list)
+    for partner_id, attribute, where, whose, value in values:
+        for user_id in holders.get((attribute, value), []) if value else []:
+            matches[(partner_id, user_id)].append(
+                {"attribute": attribute, "where": where, "whose": whose, "value": value}
+            )
     hits = []
     for (partner_id, user_id), items in sorted(matches.items()):
-        partner, employee = partners[partner_id], found[user_id]
+        partner, employee = partners[partner_id], people[user_id]
+        shared = {item["attribute"] for item in items}
         hits.append(
             Hit(
                 subject_type=PARTNER,
@@ -95,6 +146,7 @@ def _employee_hits(
                     "partner_code": partner.code,
                     "employee": employee.name,
                     "employee_number": employee.employee_number,
+                    "attributes": [code for code in ATTRIBUTES if code in shared],
                     "matches": items,
                 },
                 documents=[partner_link(partner_id, partner.name)],
@@ -148,12 +200,23 @@ ATTRIBUTE_LABELS = {
     "phone": gettext_lazy("phone number"),
     "address": gettext_lazy("address"),
 }
+# What a partner shares with an employee, named from the employee's side.
+EMPLOYEE_LABELS = {
+    "bank_account": gettext_lazy("bank account"),
+    "phone": gettext_lazy("phone number"),
+    "address": gettext_lazy("home address"),
+}
 
 
 def summarize(figures: Mapping[str, Any]) -> str:
     if figures.get("kind") == EMPLOYEE:
-        return _("%(partner)s has the phone number of employee %(employee)s (%(number)s)") % {
+        # Findings stored before bank accounts and addresses were compared name no attributes.
+        shared = figures.get("attributes") or ["phone"]
+        return _("%(partner)s has the %(shared)s of employee %(employee)s (%(number)s)") % {
             "partner": figures.get("partner", ""),
+            "shared": get_text_list(
+                [str(EMPLOYEE_LABELS.get(str(code), code)) for code in shared], _("and")
+            ),
             "employee": figures.get("employee", ""),
             "number": figures.get("employee_number", ""),
         }
@@ -172,17 +235,19 @@ RULE = register(
         explanation=gettext_lazy(
             "Compares normalised phone numbers, bank accounts and addresses. Reports a partner "
             "whose phone number — or a contact's, when contacts are included "
-            "(%(include_contacts)s) — is an employee's (checked: %(check_employees)s; the "
-            "organisation keeps no bank account or address for employees), and partners of "
-            "different companies that share one of %(attributes)s. Only active partners: "
-            "%(active_only)s."
+            "(%(include_contacts)s) — bank account or address is an employee's phone number, "
+            "bank account or home address, whether or not the employee may sign in (checked: "
+            "%(check_employees)s), and partners of different companies that share one of "
+            "%(attributes)s. Only active partners: %(active_only)s."
         ),
         area=Area.PEOPLE,
         severity=Severity.HIGH,
         parameters=(
             Parameter(
                 "check_employees",
-                gettext_lazy("Partners with an employee's phone number"),
+                gettext_lazy(
+                    "Partners with an employee's phone number, bank account or home address"
+                ),
                 ParameterKind.BOOLEAN,
                 True,
             ),
@@ -207,5 +272,11 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "org.user",
+            "trading.partner",
+            "trading.partnercontact",
+        ),
+        as_of="none",
     )
 )

@@ -3,7 +3,8 @@
 Three facts from the approval trail, per request:
 - the requester approved their own request (possible in imported history, or through a
   transfer or an added signer that landed on them);
-- a person named in the form (a payee, a beneficiary) approved the request;
+- a person named in the form (a payee, a beneficiary; in imported history the employee an
+  expense claim was paid to) other than the requester approved the request;
 - the flow's self-approval rule took the requester off a step and nobody else was left, so the
   step was skipped and nobody independent checked it (optional).
 At submission the check also warns when a person named in the form is on the route.
@@ -57,11 +58,18 @@ def _detect(
         reasons[decision.request_id].append(
             {"kind": SELF_APPROVED, "step": decision.step_name, "user_id": decision.assignee_id}
         )
+    # People named in the form (a payee: whom an expense claim reimburses) other than the
+    # requester — a claim paid to its own requester is the usual case — who approved it.
     named: dict[int, list[facts.PersonFieldFact]] = defaultdict(list)
     for person in facts.person_field_facts(since=start, request_ids=request_ids):
         named[person.request_id].append(person)
     if named:
         requesters = {r.id: r.requester_id for r in requests_by_id(named).values()}
+        named = {
+            request_id: others
+            for request_id, people in named.items()
+            if (others := [p for p in people if p.user_id != requesters.get(request_id)])
+        }
         decisions = (
             decision
             for chunk in chunked(list(named))
@@ -69,7 +77,7 @@ def _detect(
         )
         for decision in decisions:
             for person in named[decision.request_id]:
-                if decision.actor_id == person.user_id != requesters.get(person.request_id):
+                if decision.actor_id == person.user_id:
                     reasons[decision.request_id].append(
                         {
                             "kind": NAMED_APPROVER,
@@ -81,9 +89,7 @@ def _detect(
         if at_submission:
             for step in facts.route_step_facts(request_ids=list(named)[:2000]):
                 for person in named[step.request_id]:
-                    if person.user_id in step.approver_ids and person.user_id != requesters.get(
-                        person.request_id
-                    ):
+                    if person.user_id in step.approver_ids:
                         reasons[step.request_id].append(
                             {
                                 "kind": NAMED_ON_ROUTE,
@@ -220,6 +226,16 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "approvals.approvalaction",
+            "approvals.approvalrequest",
+            "approvals.approvalstep",
+            "approvals.approvaltask",
+            "approvals.approvaltemplate",
+            "approvals.templateversion",
+            "org.user",
+        ),
+        as_of="day",
         check_document=check_document,
     )
 )

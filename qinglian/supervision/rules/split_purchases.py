@@ -5,8 +5,11 @@ each under it, with one counterparty — or with counterparties that are one in 
 share a bank account, a phone number or an address) — within a short time. Each contract then
 passes on the lower route; together they would have needed the higher authority.
 
-The thresholds are read from the contract approval flow's route conditions on its amount field
-(as rule 3 does), unless an inspector sets one. Per company, kind of contract and group of
+The thresholds are those of the contract approval flows' route conditions on their amount field
+(as rule 3 reads them) together with the group's own contract approval thresholds, which the
+inspectors keep in the rule's parameters: imported history is filed under flows that carry no
+conditions (the old systems' routes are not in the interchange format), and a group's rules of
+authority bind whatever a flow models. Per company, kind of contract and group of
 related counterparties, contracts are taken in the order they were signed; from each contract
 on, the ones signed within the window are summed; when at least the minimum number of them
 together cross a threshold they are one finding (anchored on the first contract, so a re-run —
@@ -25,13 +28,20 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from qinglian.approvals import facts as approval_facts
 from qinglian.trading import facts
 from qinglian.trading.enums import ContractKind, ContractStatus
 
 from ..enums import Area, ParameterKind, Severity
 from ..registry import Hit, Parameter, Rule, RuleContext, register
-from ._approvals import amount_text
+from ._approvals import (
+    AmountsParameter,
+    Threshold,
+    amount_text,
+    flow_thresholds,
+    lookback_parameter,
+    merged_thresholds,
+    threshold_origin,
+)
 from ._trading import (
     CONTRACT,
     HUNDRED,
@@ -44,22 +54,13 @@ from ._trading import (
     start_of_day,
 )
 
-Threshold = tuple[Decimal, bool]  # (value, the value itself stays on the lower route)
-
-
-def crosses(amount: Decimal, threshold: Threshold) -> bool:
-    """Would `amount` take the higher route?"""
-    value, below_inclusive = threshold
-    return amount > value if below_inclusive else amount >= value
-
 
 def thresholds(parameters: Mapping[str, Any]) -> list[Threshold]:
-    """Highest first: the inspector's threshold, or those of the contract approval flows."""
-    if parameters["threshold"] > 0:
-        return [(parameters["threshold"], True)]
-    found = approval_facts.amount_thresholds(template_codes=parameters["flow_codes"] or None)
-    values = {(item.value, item.below_inclusive) for items in found.values() for item in items}
-    return sorted(values, reverse=True)
+    """Highest first: those of the contract approval flows (every version, the newest naming
+    the node) and the group's."""
+    found = flow_thresholds(template_codes=parameters["flow_codes"] or None)
+    flow = (threshold for version in sorted(found, reverse=True) for threshold in found[version])
+    return merged_thresholds(flow, parameters["group_thresholds"])[::-1]
 
 
 def split_groups(
@@ -73,11 +74,11 @@ def split_groups(
     """Groups of contracts (signed in order) each under `threshold` and at least
     `min_percent` of it, signed within `window_days` of the group's first, together crossing
     it. Pure."""
-    floor = threshold[0] * min_percent / HUNDRED
+    floor = threshold.value * min_percent / HUNDRED
     eligible = [
         contract
         for contract in contracts
-        if contract.total_amount >= floor and not crosses(contract.total_amount, threshold)
+        if contract.total_amount >= floor and not threshold.crosses(contract.total_amount)
     ]
     eligible.sort(key=lambda contract: (contract.committed_on, contract.id))
     groups: list[list[facts.ContractFact]] = []
@@ -91,7 +92,7 @@ def split_groups(
             end += 1
         members = eligible[start : end + 1]
         total = sum((contract.total_amount for contract in members), Decimal(0))
-        if len(members) >= min_count and crosses(total, threshold):
+        if len(members) >= min_count and threshold.crosses(total):
             groups.append(members)
             start = end + 1
         else:
@@ -189,12 +190,12 @@ def _hit(
         subject_id=str(first.chain_id),
         subject_label=_("%(number)s and %(more)s more with %(partner)s")
         % {"number": first.label, "more": len(group) - 1, "partner": name},
-        key=format(level[0].normalize(), "f"),
+        key=format(level.value.normalize(), "f"),
         company_id=first.company_id,
         department_id=first.department_id,
         figures={
             "kind": first.kind,
-            "threshold": level[0],
+            **level.figures(),
             "window_days": parameters["window_days"],
             "count": len(group),
             "total": total,
@@ -242,17 +243,30 @@ def check_document(context: RuleContext, document_type: str, document_id: str) -
 
 def summarize(figures: Mapping[str, Any]) -> str:
     names = "、".join(item.get("name", "") for item in figures.get("counterparties", []))
-    return _(
-        "%(count)s contracts with %(partners)s signed between %(first)s and %(last)s, each "
-        "at most %(threshold)s yuan, together %(total)s yuan"
-    ) % {
+    values = {
         "count": figures.get("count", 0),
         "partners": names,
         "first": figures.get("first_signed_on", ""),
         "last": figures.get("last_signed_on", ""),
         "threshold": amount_text(Decimal(str(figures.get("threshold", 0)))),
         "total": amount_text(Decimal(str(figures.get("total", 0)))),
+        "origin": threshold_origin(figures),
     }
+    if not values["origin"]:  # recorded before findings kept the threshold's source
+        return (
+            _(
+                "%(count)s contracts with %(partners)s signed between %(first)s and %(last)s, "
+                "each at most %(threshold)s yuan, together %(total)s yuan"
+            )
+            % values
+        )
+    return (
+        _(
+            "%(count)s contracts with %(partners)s signed between %(first)s and %(last)s, each "
+            "at most %(threshold)s yuan, together %(total)s yuan (threshold: %(origin)s)"
+        )
+        % values
+    )
 
 
 RULE = register(
@@ -267,20 +281,24 @@ RULE = register(
             "phone number or address count as one: %(include_related)s) and flags at "
             "least %(min_count)s of them signed within %(window_days)s days of the first that "
             "are each under an approval threshold (and at least %(min_percent_of_threshold)s of "
-            "it) but together over it. Threshold: %(threshold)s yuan as set by the "
-            "inspectors, or when 0 every amount threshold in the route conditions of the flows "
-            "%(flow_codes)s."
+            "it) but together over it. Thresholds: every amount threshold in the route "
+            "conditions of the flows %(flow_codes)s, and the group's contract approval "
+            "thresholds in yuan: %(group_thresholds)s."
         ),
         area=Area.POWER,
         severity=Severity.HIGH,
         parameters=(
-            Parameter(
-                "threshold",
-                gettext_lazy("Approval threshold (yuan, 0: read from the contract flow)"),
-                ParameterKind.DECIMAL,
-                0,
-                minimum=0,
-                maximum=10**12,
+            AmountsParameter(
+                "group_thresholds",
+                gettext_lazy("The group's contract approval thresholds (yuan)"),
+                ParameterKind.CODES,
+                ["1000000", "5000000"],
+                help=gettext_lazy(
+                    "Amounts above which the group's rules of authority send a contract to a "
+                    "higher level, separated by commas (1000000, 5000000). Used together with "
+                    "the thresholds in the contract flows' route conditions, so that history "
+                    "imported from the old systems, whose flows carry none, is checked too."
+                ),
             ),
             Parameter(
                 "flow_codes",
@@ -327,17 +345,18 @@ RULE = register(
                 ParameterKind.CODES,
                 [ContractKind.PURCHASE.value, ContractKind.SALES.value],
             ),
-            Parameter(
-                "lookback_days",
-                gettext_lazy("Look back (days)"),
-                ParameterKind.INTEGER,
-                365,
-                minimum=1,
-                maximum=3650,
-            ),
+            lookback_parameter(),
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "approvals.approvalrequest",
+            "approvals.approvaltemplate",
+            "approvals.templateversion",
+            "trading.contract",
+            "trading.partner",
+        ),
+        as_of="day",
         check_document=check_document,
     )
 )

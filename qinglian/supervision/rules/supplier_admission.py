@@ -1,11 +1,13 @@
 """Rule 6 — a supplier used without admission, or with expired qualifications, at the time.
 
 A supplier is used when a purchase contract with it is signed, goods are received from it and
-money is paid to it. Its admission on a day is read from the audit trail of its admission
-(applied, admitted, refused, suspended, blacklisted, reinstated: the status after the last move
-on or before that day, or before the first move the status it had then). A supplier with no
-recorded moves (imported master data) counts as admitted from its admission date — or always,
-when it is admitted without one — and as in its present status otherwise.
+money is paid to it. Its admission on a day is read from its admission history: the status
+history imported with it (the old systems' status from a day on; before the first, pending),
+then the audit trail of its admission here (applied, admitted, refused, suspended,
+blacklisted, reinstated) — the status after the last move on or before that day, or before the
+first move the status it had then. A supplier with no recorded moves counts as admitted from
+its admission date — or always, when it is admitted without one — and as in its present status
+otherwise.
 
 A required qualification (business licence, operating permit, quality certificate) has expired
 on a day when the supplier held one of that kind that expired before it and none of that kind
@@ -50,18 +52,28 @@ QUALIFICATION = "qualification_expired"
 
 
 class AdmissionHistory:
-    """A partner's admission status on any day. Pure once built."""
+    """A partner's admission status on any day. Pure once built.
+
+    Its moves are the imported status history (the old systems' status from a day on; before
+    the first, pending) followed by the moves the audit trail recorded here."""
 
     def __init__(
         self,
         partners: Mapping[int, facts.PartnerFact],
         changes: Iterable[facts.AdmissionChangeFact],
+        statuses: Iterable[facts.PartnerStatusFact] = (),
     ) -> None:
         self.partners = partners
         self.moves: dict[int, list[tuple[datetime.date, str, str]]] = defaultdict(list)
+        for status in statuses:
+            moves = self.moves[status.partner_id]
+            before = moves[-1][2] if moves else AdmissionStatus.PENDING
+            moves.append((status.valid_from, before, status.status))
         for change in changes:
             day = timezone.localdate(change.at)
             self.moves[change.partner_id].append((day, change.before, change.after))
+        for moves in self.moves.values():
+            moves.sort(key=lambda move: move[0])  # stable: imported first on a shared day
 
     def status_on(self, partner_id: int, day: datetime.date) -> str:
         moves = self.moves.get(partner_id)
@@ -80,6 +92,22 @@ class AdmissionHistory:
                 return AdmissionStatus.ADMITTED
             return AdmissionStatus.NOT_ADMITTED
         return partner.admission_status
+
+    def admitted_throughout(
+        self, partner_id: int, start: datetime.date, end: datetime.date
+    ) -> bool:
+        """Admitted on every day from `start` to `end`."""
+        if self.status_on(partner_id, start) != AdmissionStatus.ADMITTED:
+            return False
+        moves = self.moves.get(partner_id)
+        if moves:
+            return all(
+                after == AdmissionStatus.ADMITTED
+                for moved_on, _before, after in moves
+                if start < moved_on <= end
+            )
+        # Without moves the status changes once at most (at the admission date).
+        return self.status_on(partner_id, end) == AdmissionStatus.ADMITTED
 
 
 def expired_kinds(
@@ -128,18 +156,14 @@ def at_risk(
 ) -> set[int]:
     """The partners that were not admitted, or held an expired qualification, on some day
     since `start`: only their documents need a look. Pure."""
-    risky = set(history.moves) | {
+    risky = {
         partner_id
         for partner_id, items in qualifications.items()
         if any(item.expires_on is not None and item.expires_on < today for item in items)
     }
-    for partner in partners.values():
-        if partner.id in history.moves:
-            continue
-        if history.status_on(partner.id, today) != AdmissionStatus.ADMITTED or (
-            partner.admitted_on is not None and partner.admitted_on > start
-        ):
-            risky.add(partner.id)
+    for partner_id in set(partners) | set(history.moves):
+        if not history.admitted_throughout(partner_id, start, today):
+            risky.add(partner_id)
     return risky
 
 
@@ -147,7 +171,9 @@ def detect(context: RuleContext) -> Iterable[Hit]:
     parameters = context.parameters
     start = days_before(context.now, parameters["lookback_days"])
     partners = {partner.id: partner for partner in facts.partner_facts()}
-    history = AdmissionHistory(partners, facts.admission_change_facts())
+    history = AdmissionHistory(
+        partners, facts.admission_change_facts(), facts.partner_status_facts()
+    )
     qualifications: dict[int, list[facts.QualificationFact]] = defaultdict(list)
     if parameters["check_qualifications"]:
         for qualification in facts.qualification_facts(kinds=facts.REQUIRED_QUALIFICATION_KINDS):
@@ -324,7 +350,8 @@ RULE = register(
             "Over the last %(lookback_days)s days, checks each purchase contract at its "
             "signing (%(check_contracts)s), each goods receipt (%(check_receipts)s) and each "
             "payment to a supplier (%(check_payments)s) against the supplier's admission on "
-            "that day, read from the audit trail of its admission, and — when "
+            "that day, read from its admission history (the status history imported with it, "
+            "then the audit trail of its admission), and — when "
             "qualifications are checked (%(check_qualifications)s) — against its business "
             "licence, operating permit and quality certificate valid on that day."
         ),
@@ -363,5 +390,14 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "trading.contract",
+            "trading.partner",
+            "trading.partnerstatuschange",
+            "trading.payment",
+            "trading.qualification",
+            "trading.stockdocument",
+        ),
+        as_of="day",
     )
 )

@@ -182,5 +182,12 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "org.company",
+            "trading.contract",
+            "trading.partner",
+            "trading.stockdocument",
+        ),
+        as_of="day",
     )
 )

@@ -332,5 +332,9 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        # not declared: warnings are refreshed in place, without an audit event when
+        # none opens or resolves, so nothing tells that they changed: always run
+        reads=None,
+        as_of="moment",
     )
 )

@@ -4,6 +4,8 @@ Reads the facts the approval engine records on every decision: whether it fell o
 working hours (weekdays 08:00–19:00, the engine's definition) and how many seconds passed from
 the task reaching the approver to the decision. A large amount approved at night, or approved
 within seconds, suggests nobody read it (or that someone else holds the approver's phone).
+Imported history carries the same facts (the loader computes them from the old systems' step
+times, read in Shanghai time), and a run looks back over all of it (ten years by default).
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from qinglian.approvals import facts
 from ..enums import Area, ParameterKind, Severity
 from ..registry import Hit, Parameter, Rule, RuleContext, register
 from ..selectors import people_labels
-from ._approvals import REQUEST, amount_text, request_id_of, request_link, requests_by_id, since
+from ._approvals import (
+    REQUEST,
+    amount_text,
+    lookback_parameter,
+    request_id_of,
+    request_link,
+    requests_by_id,
+    since,
+)
 
 AFTER_HOURS = "after_hours"
 FAST = "fast"
@@ -155,14 +165,7 @@ RULE = register(
         area=Area.POWER,
         severity=Severity.MEDIUM,
         parameters=(
-            Parameter(
-                "lookback_days",
-                gettext_lazy("Look back (days)"),
-                ParameterKind.INTEGER,
-                90,
-                minimum=1,
-                maximum=3650,
-            ),
+            lookback_parameter(),
             Parameter(
                 "after_hours_min_amount",
                 gettext_lazy("Out-of-hours approvals from (yuan)"),
@@ -190,6 +193,15 @@ RULE = register(
         ),
         detect=detect,
         summarize=summarize,
+        reads=(
+            "approvals.approvalaction",
+            "approvals.approvalrequest",
+            "approvals.approvalstep",
+            "approvals.approvaltask",
+            "approvals.approvaltemplate",
+            "org.user",
+        ),
+        as_of="day",
         check_document=check_document,
     )
 )

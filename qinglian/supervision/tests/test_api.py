@@ -144,6 +144,8 @@ def test_rule_update_and_run_endpoints(org, world, who):
         assert set(response.json()["error"]["fields"]) == {
             "min_count",
             "window_days",
+            "lookback_days",
+            "group_thresholds",
             "template_codes",
         }
         response = client.put(
@@ -154,6 +156,8 @@ def test_rule_update_and_run_endpoints(org, world, who):
                         "band_percent": "8",
                         "min_count": 3,
                         "window_days": 90,
+                        "lookback_days": 3650,
+                        "group_thresholds": ["expense_claim:5000"],
                         "template_codes": [],
                     },
                     "reason": "收紧",

@@ -53,7 +53,14 @@ def test_a_disabled_rule_does_not_check(org, flows, frozen):
     services.rule_parameters_update(
         actor=org.inspector,
         rule_code="threshold_clustering",
-        parameters={"band_percent": "10", "min_count": 3, "window_days": 90, "template_codes": []},
+        parameters={
+            "band_percent": "10",
+            "min_count": 3,
+            "window_days": 90,
+            "lookback_days": 3650,
+            "group_thresholds": [],
+            "template_codes": [],
+        },
         is_enabled=False,
     )
     assert risks_for_approval_request(request_id=request.pk) == []

@@ -1,9 +1,11 @@
-"""Rule 7: a partner with an employee's phone number, and partners sharing a bank account,
-phone number or address."""
+"""Rule 7: a partner with an employee's phone number, bank account or home address (every
+employee, signing in or not), and partners sharing a bank account, phone number or address."""
 
 import pytest
+from django.utils import translation
 
 from qinglian.org.factories import make_user
+from qinglian.org.models import User
 from qinglian.supervision import registry, services
 from qinglian.supervision.enums import Severity
 from qinglian.supervision.models import Finding
@@ -13,6 +15,15 @@ from qinglian.trading.factories import make_partner
 from qinglian.trading.models import PartnerContact
 
 RULE = "related_parties"
+
+
+def employee(company, **details):
+    """An employee (never given login rights) with a bank account or home address."""
+    user = make_user(company=company, name=details.pop("name", "王五"), **details.pop("user", {}))
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    User.objects.filter(pk=user.pk).update(**details)
+    return user
 
 
 @pytest.mark.parametrize(
@@ -65,9 +76,14 @@ def test_a_partner_with_an_employees_phone(org, trading, frozen):
     assert hit.severity == Severity.HIGH
     assert hit.company_id == org.company_a.pk
     assert hit.people == [employee.pk]
+    assert hit.figures["attributes"] == ["phone"]
     assert hit.figures["matches"] == [
-        {"where": "partner", "whose": "王氏贸易", "phone": "13800138000"}
+        {"attribute": "phone", "where": "partner", "whose": "王氏贸易", "value": "13800138000"}
     ]
+    with translation.override("en"):
+        assert registry.rule_get(RULE).summarize(registry.jsonable(hit.figures)) == (
+            f"王氏贸易 has the phone number of employee 王五 ({employee.employee_number})"
+        )
     assert detect(RULE, check_employees=False) == []
 
 
@@ -84,16 +100,77 @@ def test_a_contacts_phone_counts_when_contacts_are_included(org, trading, frozen
     assert detect(RULE, include_contacts=False) == []
 
 
-def test_inactive_employees_and_partners_are_left_out(org, trading, frozen):
+def test_employees_without_login_rights_count_inactive_partners_do_not(org, trading, frozen):
+    # Employment is not login: imported staff and people who left have no login rights.
     employee = make_user(company=org.company_a, username="gone", name="离职", phone="13900000000")
     employee.is_active = False
     employee.save(update_fields=["is_active"])
-    make_partner(company=org.group, phone="13900000000")
-    assert detect(RULE) == []
-    make_user(company=org.company_a, username="here", name="在职", phone="13911111111")
-    make_partner(company=org.group, phone="13911111111", is_active=False)
+    partner = make_partner(company=org.group, phone="13900000000")
+    assert [(hit.subject_id, hit.people) for hit in detect(RULE)] == [
+        (str(partner.pk), [employee.pk])
+    ]
+    partner.is_active = False
+    partner.save(update_fields=["is_active"])
     assert detect(RULE) == []
     assert len(detect(RULE, active_only=False)) == 1
+
+
+def test_a_partner_paid_into_an_employees_bank_account(org, trading, frozen):
+    person = employee(org.company_b, bank_name="工商银行", bank_account="6222 0212 0000 1234")
+    partner = make_partner(company=org.group, name="甲供应链", bank_account="6222021200001234")
+    make_partner(company=org.group, bank_account="6222 0212 0000 1235")  # one digit apart
+    hits = detect(RULE)
+    assert [(hit.subject_id, hit.key, hit.company_id) for hit in hits] == [
+        (str(partner.pk), f"employee:{person.pk}", org.company_b.pk)
+    ]
+    assert hits[0].figures["attributes"] == ["bank_account"]
+    assert hits[0].figures["matches"] == [
+        {
+            "attribute": "bank_account",
+            "where": "partner",
+            "whose": "甲供应链",
+            "value": "6222021200001234",
+        }
+    ]
+    assert detect(RULE, check_employees=False) == []
+
+
+def test_a_partner_at_an_employees_home_address(org, trading, frozen):
+    person = employee(org.company_a, home_address="杭州市西湖区文三路 100 号 2 幢 301 室")
+    partner = make_partner(company=org.group, address="杭州市西湖区文三路100号2幢301室")
+    make_partner(company=org.group, address="杭州市西湖区文三路100号2幢302室")  # next door
+    hits = detect(RULE)
+    assert [(hit.subject_id, hit.people) for hit in hits] == [(str(partner.pk), [person.pk])]
+    assert hits[0].figures["attributes"] == ["address"]
+    with translation.override("en"):
+        assert registry.rule_get(RULE).summarize(registry.jsonable(hits[0].figures)) == (
+            f"{partner.name} has the home address of employee 王五 ({person.employee_number})"
+        )
+
+
+def test_one_finding_per_partner_and_employee_whatever_they_share(org, trading, frozen):
+    person = employee(org.company_a, user={"phone": "13812345678"}, bank_account="6222021299998888")
+    partner = make_partner(
+        company=org.group, name="乙贸易", phone="138-1234-5678", bank_account="6222021299998888"
+    )
+    hits = detect(RULE)
+    assert [(hit.subject_id, hit.key) for hit in hits] == [
+        (str(partner.pk), f"employee:{person.pk}")
+    ]
+    assert hits[0].figures["attributes"] == ["bank_account", "phone"]
+    with translation.override("en"):
+        assert registry.rule_get(RULE).summarize(registry.jsonable(hits[0].figures)) == (
+            f"乙贸易 has the bank account and phone number of employee 王五 "
+            f"({person.employee_number})"
+        )
+
+
+def test_findings_stored_before_bank_accounts_were_compared_read_as_phone(org):
+    figures = {"kind": "employee", "partner": "丙贸易", "employee": "赵六", "employee_number": "E9"}
+    with translation.override("en"):
+        assert registry.rule_get(RULE).summarize(figures) == (
+            "丙贸易 has the phone number of employee 赵六 (E9)"
+        )
 
 
 def test_partners_sharing_a_bank_account_phone_or_address(org, trading, frozen):

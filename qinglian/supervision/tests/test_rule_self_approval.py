@@ -1,9 +1,14 @@
 """Rule 1: self-approval and segregation of duties, over imported history and the live engine."""
 
+import itertools
+from decimal import Decimal
+
 import pytest
 
+from qinglian.approvals import history as approval_history
 from qinglian.approvals import services as approvals
 from qinglian.approvals.enums import SelfApprovalRule
+from qinglian.approvals.history import HistoryStep
 from qinglian.approvals.models import ApprovalTask, ApprovalTemplate
 from qinglian.supervision.enums import Severity
 from qinglian.supervision.tests.conftest import days_ago, history_request
@@ -145,3 +150,95 @@ def test_at_submission_a_payee_on_the_route_is_a_risk(org, flows, frozen):
 @pytest.mark.parametrize("document_id", ["x", "999999"])
 def test_check_of_an_unknown_document_finds_nothing(org, flows, document_id):
     assert check(RULE, document_id) == []
+
+
+# ---------------------------------------------------------------- imported history: the payee
+
+
+def imported_claim(*, requester, payee, approvers):
+    """An expense claim as the legacy intake loads it: filed under a flow made for the history,
+    its payee (the old payments' payee_employee) in the flow's person field."""
+    versions = approval_history.history_versions({"expense": ("expense_claim", "费用报销")})
+    template_id, version_id = versions["expense"]
+    field = approval_history.person_fields({"expense": version_id})["expense"]
+    source = f"OA-{next(_claims):05d}"
+    submitted = days_ago(12)
+    form = {"title": "差旅费报销", "amount": "2460.00", field: payee.pk}
+    (pk,), _counts = approval_history.requests_write(
+        [
+            {
+                "serial": source,
+                "company_id": requester.company_id,
+                "template_id": template_id,
+                "version_id": version_id,
+                "requester_id": requester.pk,
+                "title": "差旅费报销",
+                "form_data": form,
+                "amount": Decimal("2460.00"),
+                "status": "approved",
+                "submitted_at": submitted,
+                "finished_at": days_ago(10),
+                "source_id": source,
+            }
+        ],
+        {
+            source: [
+                HistoryStep(index, node, approver.pk, True, days_ago(11 - index), "")
+                for index, (node, approver) in enumerate(approvers, start=1)
+            ]
+        },
+        batch_id="legacy-test",
+    )
+    return pk
+
+
+_claims = itertools.count(1)
+
+
+def test_an_imported_claim_paid_to_its_approver_is_flagged(org, flows, frozen):
+    claim = imported_claim(
+        requester=flows.staff_a,
+        payee=flows.finance_a,
+        approvers=(("dept_head", flows.head_a), ("finance", flows.finance_a)),
+    )
+    hits = detect(RULE)
+    assert [hit.subject_id for hit in hits] == [str(claim)]
+    hit = hits[0]
+    assert hit.severity == Severity.HIGH
+    assert [
+        (item["kind"], item["step"], item["user_id"], item["field"])
+        for item in hit.figures["reasons"]
+    ] == [("named_person_approved", "finance", flows.finance_a.pk, "收款人")]
+    assert "甲财务" in hit.figures["reasons"][0]["user"]
+    assert hit.people == [flows.staff_a.pk, flows.finance_a.pk]
+
+
+def test_an_imported_claim_paid_to_its_requester_is_clean(org, flows, frozen):
+    """The usual case: a claim reimburses the person who made it, others approve it."""
+    imported_claim(
+        requester=flows.staff_a,
+        payee=flows.staff_a,
+        approvers=(("dept_head", flows.head_a), ("finance", flows.finance_a)),
+    )
+    assert detect(RULE) == []
+
+
+def test_an_imported_claim_paid_to_someone_else_who_did_not_approve_is_clean(org, flows, frozen):
+    """Near miss: paid to a third person, who is not on the trail."""
+    imported_claim(
+        requester=flows.staff_a,
+        payee=flows.leader_a,
+        approvers=(("dept_head", flows.head_a), ("finance", flows.finance_a)),
+    )
+    assert detect(RULE) == []
+
+
+def test_a_requester_paid_for_a_claim_they_approved_is_self_approval(org, flows, frozen):
+    """Requester, payee and approver all one person: self-approval, not a second reason."""
+    claim = imported_claim(
+        requester=flows.head_a,
+        payee=flows.head_a,
+        approvers=(("dept_head", flows.head_a), ("finance", flows.finance_a)),
+    )
+    hits = detect(RULE)
+    assert [(hit.subject_id, kinds(hit)) for hit in hits] == [(str(claim), ["self_approved"])]

@@ -1,5 +1,6 @@
 """Rule 6: a supplier used (contract, receipt, payment) while not admitted, or with an expired
-qualification, on the day of the use."""
+qualification, on the day of the use — its admission read from the audit trail and from the
+status history imported with it."""
 
 import datetime
 
@@ -15,7 +16,7 @@ from qinglian.supervision.tests.helpers import detect
 from qinglian.trading import facts
 from qinglian.trading.enums import AdmissionStatus, QualificationKind
 from qinglian.trading.factories import make_contract, make_partner
-from qinglian.trading.models import Qualification
+from qinglian.trading.models import PartnerStatusChange, Qualification
 from qinglian.trading.services import master as master_services
 
 RULE = "supplier_not_admitted"
@@ -227,3 +228,107 @@ def test_queries_do_not_grow_with_the_documents(org, use, django_assert_max_num_
     with django_assert_max_num_queries(12):
         hits = detect(RULE)
     assert len(hits) == 40  # per partner: its contract, and its payment without a contract
+
+
+# ---------------------------------------------------------------- imported status history
+
+BATCH = "legacy-2026-01"
+
+
+def imported_history(partner, *changes):
+    """A partner's status history as the legacy intake loads it: (status, valid from)."""
+    PartnerStatusChange.objects.bulk_create(
+        PartnerStatusChange(
+            partner=partner,
+            status=status,
+            valid_from=valid_from,
+            reason="历史导入",
+            source_id=f"{partner.code}@{valid_from.isoformat()}",
+            import_batch=BATCH,
+        )
+        for status, valid_from in changes
+    )
+
+
+def test_a_suspension_in_the_imported_history(org, use):
+    """The partner's status as at the export (suspended) says nothing about when: the history
+    does. Uses before the suspension day are fine; from that day on they are not."""
+    partner = make_partner(
+        company=org.group, admitted_on=day(1, 5), admission_status=AdmissionStatus.SUSPENDED
+    )
+    imported_history(
+        partner,
+        (AdmissionStatus.PENDING, day(1, 1)),
+        (AdmissionStatus.ADMITTED, day(1, 5)),
+        (AdmissionStatus.SUSPENDED, day(2, 10)),
+    )
+    contract = use.contract(partner, day(1, 12))
+    use.receipt(partner, day(2, 9), contract)  # the day before: still admitted
+    during = use.receipt(partner, day(2, 10), contract)
+    paid = use.payment(partner, day(2, 20), contract)
+    hits = detect(RULE)
+    assert found(hits) == [("trading.contract", str(contract.pk), "not_admitted")]
+    assert [(item["number"], item["status"]) for item in hits[0].figures["uses"]] == [
+        (during.number, AdmissionStatus.SUSPENDED),
+        (paid.number, AdmissionStatus.SUSPENDED),
+    ]
+    assert hits[0].severity == Severity.HIGH
+
+
+def test_before_its_first_imported_status_a_supplier_was_pending(org, use):
+    partner = make_partner(company=org.group, admitted_on=day(2, 1))
+    imported_history(partner, (AdmissionStatus.ADMITTED, day(2, 1)))
+    early = use.contract(partner, day(1, 31))
+    on_time = use.contract(partner, day(2, 1))
+    hits = detect(RULE)
+    assert found(hits) == [("trading.contract", str(early.pk), "not_admitted")]
+    assert hits[0].figures["uses"][0]["status"] == AdmissionStatus.PENDING
+    assert on_time.pk not in {int(hit.subject_id) for hit in hits}
+
+
+def test_a_reinstated_supplier_in_the_imported_history_is_clean_again(org, use):
+    partner = make_partner(company=org.group, admitted_on=datetime.date(2020, 1, 1))
+    imported_history(
+        partner,
+        (AdmissionStatus.ADMITTED, datetime.date(2020, 1, 1)),
+        (AdmissionStatus.SUSPENDED, datetime.date(2024, 3, 1)),
+        (AdmissionStatus.ADMITTED, datetime.date(2024, 6, 1)),  # before the look-back
+    )
+    contract = use.contract(partner, day(1, 10))
+    use.receipt(partner, day(2, 1), contract)
+    use.payment(partner, day(2, 2), contract)
+    assert detect(RULE) == []
+
+
+def test_moves_recorded_here_follow_the_imported_history(org, trading, use, frozen):
+    imported_history(trading.supplier, (AdmissionStatus.ADMITTED, datetime.date(2020, 1, 1)))
+    contract = use.contract(trading.supplier, day(1, 1))
+    frozen.set(timezone.make_aware(datetime.datetime(2026, 2, 10, 9)))
+    master_services.partner_suspend(
+        actor=trading.manager_a, partner_id=trading.supplier.pk, reason="质量问题"
+    )
+    frozen.set(NOW)
+    use.receipt(trading.supplier, day(2, 9), contract)
+    after = use.receipt(trading.supplier, day(2, 10), contract)
+    hits = detect(RULE)
+    assert [(item["number"], item["status"]) for item in hits[0].figures["uses"]] == [
+        (after.number, AdmissionStatus.SUSPENDED)
+    ]
+
+
+def test_the_imported_history_is_pure_and_starts_pending():
+    partner = facts.PartnerFact(
+        1, 1, "P", "甲", "", "supplier", "", "", "", AdmissionStatus.ADMITTED, day(1, 10), True
+    )
+    statuses = [
+        facts.PartnerStatusFact(1, day(1, 10), AdmissionStatus.ADMITTED),
+        facts.PartnerStatusFact(1, day(3, 1), AdmissionStatus.BLACKLISTED),
+    ]
+    history = AdmissionHistory({1: partner}, [], statuses)
+    assert history.status_on(1, day(1, 9)) == AdmissionStatus.PENDING
+    assert history.status_on(1, day(1, 10)) == AdmissionStatus.ADMITTED
+    assert history.status_on(1, day(2, 28)) == AdmissionStatus.ADMITTED
+    assert history.status_on(1, day(3, 1)) == AdmissionStatus.BLACKLISTED
+    assert history.admitted_throughout(1, day(1, 10), day(2, 28))
+    assert not history.admitted_throughout(1, day(1, 10), day(3, 1))
+    assert not history.admitted_throughout(1, day(1, 9), day(2, 28))

@@ -2,9 +2,11 @@
 
 import datetime
 
+import pytest
 from django.utils import timezone
 
 from qinglian.approvals import services as approvals
+from qinglian.approvals.history import HistoryStep, history_versions, requests_write
 from qinglian.approvals.models import ApprovalTask
 from qinglian.supervision.tests.conftest import days_ago, history_request
 from qinglian.supervision.tests.helpers import check, detect
@@ -50,6 +52,77 @@ def test_both_reasons_and_parameters(org, flows):
     assert detect(RULE, fast_max_seconds=9, after_hours_min_amount="300000.01") == []
     assert [hit.subject_id for hit in detect(RULE, lookback_days=6)] == [str(both.pk)]
     assert detect(RULE, lookback_days=4) == []
+
+
+def test_a_run_looks_back_over_years_of_history(org, flows):
+    """Imported history is what inspectors want scanned: ten years back by default."""
+    old = decided(org.handler_a, flows.head_a, "900000.00", after_hours=True, days=3000)
+    assert [hit.subject_id for hit in detect(RULE)] == [str(old.pk)]
+    assert len(detect(RULE, lookback_days=3001)) == 1
+    assert detect(RULE, lookback_days=2999) == []  # decided a day before the first one looked at
+
+
+SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
+
+
+def imported(org, flows, decided_at, *, seconds=3600):
+    """A contract request as the legacy intake writes it: step times in Shanghai time."""
+    flow = history_versions({"contract": ("trading_contract", "购销合同审批")})
+    template_id, version_id = flow["contract"]
+    submitted = decided_at - datetime.timedelta(seconds=seconds)
+    ids, _counts = requests_write(
+        [
+            {
+                "serial": f"OA{decided_at:%Y%m%d%H%M}",
+                "company_id": org.company_a.pk,
+                "template_id": template_id,
+                "version_id": version_id,
+                "requester_id": org.handler_a.pk,
+                "department_id": None,
+                "title": "历史合同",
+                "form_data": {"title": "历史合同", "amount": "1600000.00"},
+                "amount": "1600000.00",
+                "status": "approved",
+                "submitted_at": submitted,
+                "finished_at": decided_at,
+                "source_id": f"OA{decided_at:%Y%m%d%H%M}",
+            }
+        ],
+        {
+            f"OA{decided_at:%Y%m%d%H%M}": [
+                HistoryStep(0, "legal", flows.head_a.pk, True, decided_at, "")
+            ]
+        },
+        batch_id="test",
+    )
+    return ids[0]
+
+
+@pytest.mark.parametrize(
+    ("local", "flagged"),
+    [
+        (datetime.datetime(2025, 5, 10, 23, 12), True),  # a Saturday night
+        (datetime.datetime(2025, 5, 12, 20, 30), True),  # Monday evening (12:30 UTC)
+        (datetime.datetime(2025, 5, 13, 7, 59), True),  # Tuesday before eight
+        (datetime.datetime(2025, 5, 12, 8, 0), False),  # Monday at eight (00:00 UTC)
+        (datetime.datetime(2025, 5, 12, 18, 59), False),  # Monday before seven in the evening
+    ],
+)
+def test_imported_decisions_are_judged_in_shanghai_time(org, flows, local, flagged):
+    request_id = imported(org, flows, local.replace(tzinfo=SHANGHAI))
+    hits = detect(RULE)
+    assert [hit.subject_id for hit in hits] == ([str(request_id)] if flagged else [])
+    if flagged:
+        assert reasons(hits[0]) == [["after_hours"]]
+
+
+def test_an_imported_approval_within_seconds(org, flows):
+    moment = datetime.datetime(2025, 5, 12, 10, 53, 57, tzinfo=SHANGHAI)
+    request_id = imported(org, flows, moment, seconds=31)
+    hits = detect(RULE)
+    assert [(hit.subject_id, reasons(hit)) for hit in hits] == [(str(request_id), [["fast"]])]
+    assert hits[0].figures["decisions"][0]["seconds"] == 31
+    assert detect(RULE, fast_max_seconds=30) == []
 
 
 def test_automatic_approvals_are_not_decisions(org, flows):

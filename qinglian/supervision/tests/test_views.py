@@ -218,6 +218,8 @@ def test_rule_edit_and_run_writes(client, org, world, who):
             "p_band_percent": "8",
             "p_min_count": "3",
             "p_window_days": "90",
+            "p_lookback_days": "3650",
+            "p_group_thresholds": "expense_claim:5000, trading_contract:1000000",
             "p_template_codes": "",
             "is_enabled": "on",
             "reason": "收紧",
@@ -311,7 +313,13 @@ def test_rule_edit_errors_stay_on_the_form(client, org, world):
     client.force_login(org.inspector)
     response = client.post(
         reverse("supervision:rule_edit", args=["threshold_clustering"]),
-        {"p_band_percent": "80", "p_min_count": "3", "p_window_days": "90", "version": "1"},
+        {
+            "p_band_percent": "80",
+            "p_min_count": "3",
+            "p_window_days": "90",
+            "p_lookback_days": "3650",
+            "version": "1",
+        },
     )
     assert response.status_code == 422
     assert b"At most 50." in response.content

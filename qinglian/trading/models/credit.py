@@ -21,7 +21,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from qinglian.core.models import TimeStampedModel
+from qinglian.core.models import Imported, TimeStampedModel
 
 
 class CreditPolicy(TimeStampedModel):
@@ -107,11 +107,13 @@ class CreditDocumentKind(models.TextChoices):
     GOODS_ISSUE = "goods_issue", _("Goods issue")
 
 
-class CreditException(TimeStampedModel):
+class CreditException(Imported, TimeStampedModel):
     """An approved permission to go over a customer's credit limit by up to `amount`, and/or
     past the overdue block, once, until `valid_until`: optionally only for one sales contract
     (any of its revisions) or one goods issue. Requested by sales or finance, decided by the
-    credit-exception approval flow, consumed by the first document it lets through."""
+    credit-exception approval flow, consumed by the first document it lets through.
+    Imported ones (legacy intake: the old platform's credit-exception requests) are history:
+    read-only, and never usable by a document booked here."""
 
     company = models.ForeignKey(
         "org.Company", verbose_name=_("company"), on_delete=models.PROTECT, related_name="+"
@@ -224,6 +226,11 @@ class CreditException(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(amount__gt=0) | Q(allow_overdue=True),
                 name="trading_credit_exception_allows_something",
+            ),
+            models.UniqueConstraint(
+                fields=["source_id"],
+                condition=~Q(source_id=""),
+                name="trading_credit_exception_source_id",
             ),
         ]
         indexes = [

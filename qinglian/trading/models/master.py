@@ -134,6 +134,35 @@ class Qualification(models.Model):
         return self.name
 
 
+class PartnerStatusChange(Imported, models.Model):
+    """A partner's admission status from a day on, as an old system recorded it (legacy
+    intake: `partner_status_history`). The status on a day is that of the last change on or
+    before it; before the first, the partner was pending. Moves made here are in the audit
+    trail instead (the admission services' events); imported history is read-only."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="status_changes")
+    status = models.CharField(_("admission"), max_length=16, choices=AdmissionStatus.choices)
+    valid_from = models.DateField(_("valid from"))
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["partner_id", "valid_from", "id"]
+        verbose_name = _("partner status change")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "valid_from"], name="trading_partner_status_change_day"
+            ),
+            models.UniqueConstraint(
+                fields=["source_id"],
+                condition=~Q(source_id=""),
+                name="trading_partner_status_change_source_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.status} {self.valid_from}"
+
+
 class SupplierAdmission(TimeStampedModel):
     """An application to admit a supplier, decided by the supplier-admission approval flow."""
 

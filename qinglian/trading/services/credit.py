@@ -56,7 +56,7 @@ from qinglian.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from qinglian.core.rows import row_update, rows_read, select_list
+from qinglian.core.rows import row_update, rows_read, rows_save, select_list
 from qinglian.org.enums import RoleCode
 from qinglian.org.models import Company
 from qinglian.org.scopes import data_scope
@@ -97,6 +97,9 @@ MAX_AMOUNT = Decimal("9999999999999999.99")
 MAX_VALID_DAYS = 366
 MAX_OVERDUE_DAYS = 3650
 YES, NO = "是", "否"
+EXPOSURE_FIELDS = ("receivable", "uninvoiced", "open_orders", "updated_at")
+REBUILD_CHUNK = 500  # customers per transaction of exposure_rebuild
+REBUILD_WRITE_CHUNK = 100  # rows per UPDATE statement
 
 # Error codes of the credit blocks (ValidationFailed.code).
 CREDIT_LIMIT_CODE = "trading.credit_limit"
@@ -217,7 +220,7 @@ def _store(row: CreditExposure, components: selectors.Components) -> None:
     row.receivable = components.receivable
     row.uninvoiced = components.uninvoiced
     row.open_orders = components.open_orders
-    row_update(row, ["receivable", "uninvoiced", "open_orders", "updated_at"])
+    row_update(row, EXPOSURE_FIELDS)
 
 
 @transaction.atomic
@@ -230,10 +233,12 @@ def exposure_refresh(*, partner_id: int) -> CreditExposure:
 
 
 def exposure_rebuild(*, partner_ids: list[int] | None = None) -> int:
-    """Bring the rows of customers with sales contracts or receivables up to their sources,
-    one customer per transaction (after an import or data made outside the services, and at
-    installation: customers get their row on their first posting otherwise). Returns how
-    many rows were refreshed."""
+    """Bring the rows of customers with sales contracts or receivables up to their sources
+    (after an import or data made outside the services, and at installation: customers get
+    their row on their first posting otherwise). Set-wise, `REBUILD_CHUNK` customers per
+    transaction: their rows created where missing, locked in partner order, computed from
+    their sources once the locks are held and written, as `exposure_refresh` does one
+    customer at a time. Returns how many customers were brought up to date."""
     if partner_ids is None:
         with_contracts = Contract.objects.filter(kind=ContractKind.SALES).values_list(
             "partner_id", flat=True
@@ -242,9 +247,31 @@ def exposure_rebuild(*, partner_ids: list[int] | None = None) -> int:
             "partner_id", flat=True
         )
         partner_ids = sorted(set(with_contracts) | set(with_balances))
-    for partner_id in partner_ids:
-        exposure_refresh(partner_id=partner_id)
+    ordered = sorted(set(partner_ids))
+    for start in range(0, len(ordered), REBUILD_CHUNK):
+        _exposure_rebuild_chunk(ordered[start : start + REBUILD_CHUNK])
     return len(partner_ids)
+
+
+@transaction.atomic
+def _exposure_rebuild_chunk(partner_ids: list[int]) -> None:
+    CreditExposure.objects.bulk_create(
+        [CreditExposure(partner_id=partner_id) for partner_id in partner_ids],
+        ignore_conflicts=True,
+    )
+    rows = list(
+        CreditExposure.objects.select_for_update()
+        .filter(partner_id__in=partner_ids)
+        .order_by("partner_id")
+    )
+    components = selectors.exposure_components_of(partner_ids)
+    for row in rows:
+        wanted = components[row.partner_id]
+        row.receivable = wanted.receivable
+        row.uninvoiced = wanted.uninvoiced
+        row.open_orders = wanted.open_orders
+    for start in range(0, len(rows), REBUILD_WRITE_CHUNK):
+        rows_save([(row, EXPOSURE_FIELDS) for row in rows[start : start + REBUILD_WRITE_CHUNK]])
 
 
 def receivable_posted(*, partner_id: int, account: str) -> None:
@@ -769,6 +796,8 @@ def _lock_exception(actor: Any, exception_id: int) -> CreditException:
         raise PermissionDenied(
             _("Only sales or finance staff of the company may request a credit exception.")
         )
+    if exception.import_batch:  # imported history (legacy intake) is read-only
+        raise Conflict(_("Imported history is read-only."), code=TradingErrorCode.IMMUTABLE)
     return exception
 
 

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F
-
 from qinglian.core.history import insert_history
 
 from .. import costing
@@ -32,12 +30,14 @@ from ..enums import (
     PartnerAccount,
     PartnerEntryKind,
     PaymentDirection,
+    QualificationKind,
     StockDirection,
     StockDocumentKind,
     StockEntryKind,
 )
 from ..models.contracts import Contract, ContractLine
-from ..models.master import Commodity, Qualification, Warehouse
+from ..models.credit import CreditException
+from ..models.master import Commodity, PartnerStatusChange, Qualification, Warehouse
 from ..models.master import Partner as PartnerModel
 from ..models.money import Invoice, PartnerBalance, PartnerLedgerEntry, Payment
 from ..models.stock import (
@@ -65,12 +65,14 @@ def partners_write(
     qualification_expiry: Sequence[datetime.date | None],
     batch_id: str,
 ) -> list[int]:
-    """Partners, with a qualification record for each known expiry date."""
+    """Partners, with a qualification record for each known expiry date: the supplier
+    qualification the old system checked, so a required kind (an operating permit) — its
+    expiry stops supplies here and supervision's rule 6 judges uses after it."""
     ids = insert_history(PartnerModel, rows, batch_id=batch_id)
     qualifications = [
         {
             "partner_id": pk,
-            "kind": "other",
+            "kind": QualificationKind.OPERATING_PERMIT,
             "name": "资质（历史导入）",
             "expires_on": expiry,
         }
@@ -79,6 +81,18 @@ def partners_write(
     ]
     insert_history(Qualification, qualifications)
     return ids
+
+
+def partner_status_write(rows: Sequence[Mapping[str, Any]], *, batch_id: str) -> int:
+    """The partners' admission status history (PartnerStatusChange field values, each with
+    `source_id`). Returns the rows written."""
+    return len(insert_history(PartnerStatusChange, rows, batch_id=batch_id))
+
+
+def credit_exceptions_write(rows: Sequence[Mapping[str, Any]], *, batch_id: str) -> list[int]:
+    """Credit exceptions as the old approval platform decided them (CreditException field
+    values, each with `source_id`). Returns their ids in row order."""
+    return insert_history(CreditException, rows, batch_id=batch_id)
 
 
 def commodities_write(rows: Sequence[Mapping[str, Any]], *, batch_id: str) -> list[int]:
@@ -97,10 +111,7 @@ def contracts_write(
 ) -> tuple[list[int], list[list[int]]]:
     """Contracts (revision 0, their own original) and their lines (`lines[i]` belong to
     `rows[i]`). Returns the contract ids and each contract's line ids."""
-    ids = insert_history(Contract, rows, batch_id=batch_id)
-    Contract.objects.filter(import_batch=batch_id, original__isnull=True).update(
-        original_id=F("pk")
-    )
+    ids = insert_history(Contract, rows, batch_id=batch_id, own_id=["original_id"])
     flat = [{**line, "contract_id": pk} for pk, own in zip(ids, lines, strict=True) for line in own]
     line_ids = iter(insert_history(ContractLine, flat))
     return ids, [[next(line_ids) for _line in own] for own in lines]
