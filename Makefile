@@ -11,7 +11,7 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/qinglian
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: run serve setup deps assets messages migrate demo test lint typecheck layers \
-	migrations-check test-sqlite test-postgres browser-deps bench clean
+	migrations-check test-databases test-sqlite test-postgres browser-deps bench clean
 
 run: setup migrate demo serve
 
@@ -49,7 +49,12 @@ migrate: deps
 demo: deps
 	$(BIN)/python manage.py demo_load
 
-test: setup browser-deps lint typecheck layers migrations-check test-sqlite test-postgres
+test: setup browser-deps lint typecheck layers migrations-check test-databases
+
+# The SQLite and PostgreSQL passes run side by side, each in its own test database; each pass's
+# output is printed whole when it ends, and either failing fails the test.
+test-databases:
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 lint: deps
 	$(BIN)/ruff check .
@@ -65,6 +70,7 @@ migrations-check: deps
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
 
 test-sqlite: deps
+	@echo "== tests on SQLite"
 	env -u DATABASE_URL $(BIN)/pytest
 
 test-postgres: deps
@@ -95,6 +101,8 @@ bench: deps
 	$(BIN)/python bench/trading_warnings.py --db postgresql --contracts 20000
 	$(BIN)/python bench/detection.py --db sqlite --rows 20000
 	$(BIN)/python bench/detection.py --db postgresql --rows 200000
+	$(BIN)/python bench/legacy.py --db sqlite --rows 20000
+	$(BIN)/python bench/legacy.py --db postgresql
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles qinglian/static/vendor var

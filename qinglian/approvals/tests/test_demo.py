@@ -1,14 +1,10 @@
 """The shipped approval flows route for the demo people of 东港集团, and the demo loads once."""
 
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 
 from qinglian.approvals import services
 from qinglian.approvals.demo import TEMPLATES, approval_templates_load
 from qinglian.approvals.enums import (
-    ActionKind,
     RequestStatus,
     StepStatus,
     TaskStatus,
@@ -19,11 +15,9 @@ from qinglian.approvals.models import (
     ApprovalTask,
     ApprovalTemplate,
     CarbonCopy,
-    Notification,
     TemplateVersion,
 )
 from qinglian.audit.models import AuditEvent
-from qinglian.audit.services import audit_chain_verify
 from qinglian.org.demo import demo_load
 from qinglian.org.enums import RoleCode
 from qinglian.org.models import Project, RoleAssignment, User
@@ -271,68 +265,3 @@ def trail(request):
         .order_by("created_at", "id")
         .values_list("kind", "actor__username")
     ]
-
-
-def test_demo_load_adds_requests_in_every_state_once(db):
-    out = StringIO()
-    call_command("demo_load", stdout=out)
-    assert "6 demo approval requests created" in out.getvalue()
-
-    waiting = demo_request("demo-payment-waiting")
-    assert waiting.status == RequestStatus.IN_PROGRESS
-    assert waiting.template.code == "engineering_payment"
-    assert pending(waiting) == {"zhenghong", "wugang"}
-    assert steps(waiting)[2] == ("总经理", StepStatus.WAITING)
-
-    paid = demo_request("demo-payment-approved")
-    assert paid.status == RequestStatus.APPROVED
-    assert trail(paid) == [
-        (ActionKind.SUBMITTED, "sunpeng"),
-        (ActionKind.APPROVED, "wugang"),
-        (ActionKind.APPROVED, "heping"),
-    ]
-    assert cc(paid) == {("zhuting", "end")}
-
-    signed = demo_request("demo-contract-approved")
-    assert signed.status == RequestStatus.APPROVED
-    assert [who for _, who in trail(signed)] == [
-        "lintao",
-        "dongming",
-        "pengli",
-        "caomin",
-        "yuanchao",
-        "dengqiang",
-    ]
-
-    sealed = demo_request("demo-seal-rejected")
-    assert sealed.status == RequestStatus.REJECTED
-    assert trail(sealed)[-1] == (ActionKind.REJECTED, "dujuan")
-
-    returned = demo_request("demo-expense-returned")
-    assert returned.status == RequestStatus.RETURNED
-    assert trail(returned)[-1] == (ActionKind.RETURNED, "hujing")
-    assert Notification.objects.filter(
-        user__username="liuyang", request=returned, kind="returned"
-    ).exists()
-
-    leave_request = demo_request("demo-leave-waiting")
-    assert pending(leave_request) == {"fanwei"}
-
-    counts = (
-        ApprovalRequest.objects.count(),
-        ApprovalAction.objects.count(),
-        ApprovalTask.objects.count(),
-        TemplateVersion.objects.count(),
-        AuditEvent.objects.count(),
-    )
-    out = StringIO()
-    call_command("demo_load", stdout=out)
-    assert "0 demo approval requests created" in out.getvalue()
-    assert (
-        ApprovalRequest.objects.count(),
-        ApprovalAction.objects.count(),
-        ApprovalTask.objects.count(),
-        TemplateVersion.objects.count(),
-        AuditEvent.objects.count(),
-    ) == counts
-    assert audit_chain_verify().is_intact
