@@ -87,7 +87,8 @@ def _drop_foreign_keys(state: _BulkKeys, table: str) -> None:
         if not keys:
             return
         # A table cannot be altered while checks of rows written to it earlier in the
-        # transaction are pending: run whatever is pending now, then defer again.
+        # transaction are pending: run whatever is pending now, then defer again (Django
+        # makes every deferrable constraint here initially deferred).
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         drops = ", ".join(f"DROP CONSTRAINT {quote(name)}" for name, _definition in keys)
