@@ -210,8 +210,9 @@ def _now() -> datetime.datetime:
     return clock.now()
 
 
-def _is_after_hours(moment: datetime.datetime) -> bool:
-    local = timezone.localtime(moment)
+def _is_after_hours(moment: datetime.datetime, zone: datetime.tzinfo | None = None) -> bool:
+    """Outside working hours in `zone` (default: the current time zone)."""
+    local = moment.astimezone(zone) if zone is not None else timezone.localtime(moment)
     return local.weekday() >= 5 or not (WORKDAY_START_HOUR <= local.hour < WORKDAY_END_HOUR)
 
 

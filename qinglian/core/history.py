@@ -6,7 +6,9 @@ it happened.
 On PostgreSQL the rows go in by COPY with ids taken from the table's sequence beforehand (no
 model instances, no per-value preparation: a million rows in seconds); elsewhere by
 `bulk_create`. Rows name fields by attribute name ("company_id") or name; a field a row leaves
-out gets its default (`auto_now` fields: now).
+out gets its default (`auto_now` fields: now). Rows may name their own id, taken beforehand
+with `reserve_ids` (every row of the call, or none): two tables that point at each other are
+then written each once, with both ends known.
 
 Foreign keys. Django's are DEFERRABLE INITIALLY DEFERRED: PostgreSQL checks each key of each
 inserted row at commit, one lookup and row lock at a time — for a million rows of history, far
@@ -124,6 +126,58 @@ def cyclic_collection_paused() -> Iterator[None]:
         gc.enable()
 
 
+def reserve_ids(model: Any, count: int) -> list[int]:
+    """`count` new ids of `model`'s table, taken from its sequence as an insert would take
+    them, for rows written later in the same transaction that name them (`insert_history`).
+    Ids never taken back: a reserved id left unused is a gap, as after a rollback."""
+    if count <= 0:
+        return []
+    table = model._meta.db_table
+    if connection.vendor == "postgresql":
+        return _sequence_ids(table, model._meta.pk.column, count)
+    if connection.vendor != "sqlite":
+        raise NotImplementedError(f"reserving ids on {connection.vendor}")
+    # SQLite (AUTOINCREMENT): the next id is past both the highest id ever given
+    # (sqlite_sequence) and the highest there is; moving the sequence on reserves the ids
+    # for the rest of the transaction, which holds the database's write lock.
+    quote = connection.ops.quote_name
+    pk = quote(model._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        found = cursor.fetchone()
+        cursor.execute(f"SELECT MAX({pk}) FROM {quote(table)}")  # noqa: S608
+        (highest,) = cursor.fetchone()
+        first = max(found[0] if found else 0, highest or 0) + 1
+        last = first + count - 1
+        if found:
+            cursor.execute("UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [last, table])
+        else:
+            cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, last])
+    return list(range(first, last + 1))
+
+
+def _sequence_ids(table: str, column: str, count: int) -> list[int]:
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [quote(table), column])
+        (sequence,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, count]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _named_ids(model: Any, rows: Sequence[Mapping[str, Any]]) -> list[int] | None:
+    """The ids the rows name (reserved beforehand), or None when they name none."""
+    name = model._meta.pk.attname
+    named = [row[name] for row in rows if name in row]
+    if not named:
+        return None
+    if len(named) != len(rows):
+        raise ValueError(f"{model.__name__}: some rows name their {name}, others not")
+    return named
+
+
 def insert_history(
     model: Any,
     rows: Iterable[Mapping[str, Any]],
@@ -132,12 +186,15 @@ def insert_history(
     batch_size: int = BATCH_SIZE,
     own_id: Sequence[str] = (),
 ) -> list[int]:
-    """Insert `rows` (field → value) as `model` rows; return their new ids in row order.
-    `batch_id` is stored in `import_batch` where the model has it; the fields `own_id` names
-    (attribute names) hold each row's own new id (a first revision is its own original)."""
+    """Insert `rows` (field → value) as `model` rows; return their ids in row order: those
+    the rows name (see `reserve_ids`), else new ones. `batch_id` is stored in `import_batch`
+    where the model has it; the fields `own_id` names (attribute names) hold each row's own
+    id (a first revision is its own original)."""
     marked = bool(batch_id) and any(field.name == "import_batch" for field in model._meta.fields)
+    rows = rows if isinstance(rows, list) else list(rows)
     if connection.vendor == "postgresql":
         return _copy_rows(model, rows, batch_id if marked else "", own_id)
+    _named_ids(model, rows)  # all or none
     ids = _create_rows(model, rows, batch_id if marked else "", batch_size)
     for start in range(0, len(ids) if own_id else 0, batch_size):
         model.objects.filter(pk__in=ids[start : start + batch_size]).update(
@@ -295,30 +352,33 @@ def _row_builder(
     return [plan[0], *own, *plain, *documents, *absent], build
 
 
+def insert_begins(model: Any, count: int) -> None:
+    """Say that about `count` rows go into `model`'s table now — by `insert_history`, or by a
+    writer's own INSERT … SELECT: inside `foreign_keys_checked_in_bulk`, the first insert
+    into a table decides whether its keys are checked in bulk (PostgreSQL)."""
+    state = _bulk_keys.get()
+    table = model._meta.db_table
+    if state is None or table in state.written or connection.vendor != "postgresql":
+        return
+    state.written.add(table)
+    if count >= BULK_FOREIGN_KEYS_FROM:
+        _drop_foreign_keys(state, table)
+
+
 def _copy_rows(
-    model: Any, rows: Iterable[Mapping[str, Any]], batch_id: str, own_id: Sequence[str]
+    model: Any, rows: list[Mapping[str, Any]], batch_id: str, own_id: Sequence[str]
 ) -> list[int]:
-    rows = list(rows)
     if not rows:
         return []
     table = model._meta.db_table
     pk = model._meta.pk
     quote = connection.ops.quote_name
-    state = _bulk_keys.get()
-    if state is not None and table not in state.written:
-        state.written.add(table)
-        if len(rows) >= BULK_FOREIGN_KEYS_FROM:
-            _drop_foreign_keys(state, table)
+    ids = _named_ids(model, rows) or _sequence_ids(table, pk.column, len(rows))
+    insert_begins(model, len(rows))
     from psycopg.copy import QueuedLibpqWriter
 
     columns, build = _row_builder(_plan(model, batch_id), rows, own_id)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [quote(table), pk.column])
-        (sequence,) = cursor.fetchone()
-        cursor.execute(
-            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, len(rows)]
-        )
-        ids = [row[0] for row in cursor.fetchall()]
         names = ", ".join(quote(column.column) for column in columns)
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
         # the psycopg errors as Django's (IntegrityError …), as a Django cursor would raise them

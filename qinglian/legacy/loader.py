@@ -107,6 +107,16 @@ CONTRACT_KINDS = frozenset({ContractKind.PURCHASE, ContractKind.SALES})
 PAYMENT_KINDS = frozenset({"supplier_payment", "customer_receipt"})
 
 
+def _is_trade(contract: dict[str, Any]) -> bool:
+    """A contract row loaded as a trading contract."""
+    return contract["kind"] in CONTRACT_KINDS
+
+
+def _is_settlement(payment: dict[str, Any]) -> bool:
+    """A payment row loaded as a trading payment (it settles with a partner)."""
+    return payment["kind"] in PAYMENT_KINDS and bool(payment["partner"])
+
+
 # A company of the file that cannot be told apart from, or matched onto, one here.
 COMPANIES = "companies.csv"
 CONFLICT = "company_conflict"
@@ -320,8 +330,7 @@ class _Loader:
         self.warehouse_kind: dict[str, str] = {}
         self.requests: dict[str, int] = {}
         self.request_requester: dict[str, str] = {}
-        self.request_subjects: dict[int, tuple[str, str]] = {}
-        self.request_documents: dict[int, tuple[str, str]] = {}  # bound already
+        self.request_documents: dict[int, tuple[str, str]] = {}  # what each decided
         self.contracts: dict[str, int] = {}
         self.contract_owner: dict[str, str] = {}
         self.contract_days: dict[str, int] = {}
@@ -363,7 +372,6 @@ class _Loader:
             ("contracts", self.load_contracts),
             ("stock", self.load_stock),
             ("money", self.load_money),
-            ("links", self.load_links),
             ("credit", self.load_credit),
         ):
             started = time.perf_counter()
@@ -631,6 +639,15 @@ class _Loader:
                 {kind: version for kind, (_template, version) in versions.items()}
             ),
         )
+        # Ids first, of the requests and of the documents they decided: each side is then
+        # written once, pointing at the other.
+        for row, pk in zip(
+            requests, approval_history.request_ids_reserve(len(requests)), strict=True
+        ):
+            self.requests[row["request_id"]] = pk
+            self.request_requester[row["request_id"]] = row["requester"]
+        self.reserve_documents()
+        exceptions = self.credit_exceptions(requests, steps)
         values = []
         for row in requests:
             template_id, version_id = versions[row["type"]]
@@ -645,8 +662,11 @@ class _Loader:
             if row["amount"] is not None:
                 form["amount"] = str(row["amount"])
             form.update(payees.get(row["request_id"], {}))
+            pk = self.requests[row["request_id"]]
+            document_type, document_id = self.request_documents.get(pk, ("", ""))
             values.append(
                 {
+                    "id": pk,
                     "serial": row["request_id"][:32],
                     "company_id": self.companies[company],
                     "template_id": template_id,
@@ -661,28 +681,46 @@ class _Loader:
                     "status": row["status"],
                     "submitted_at": row["submitted_at"],
                     "finished_at": row["completed_at"],
+                    "document_type": document_type,
+                    "document_id": document_id,
                     "source_id": row["request_id"],
                 }
             )
-        ids, counts = approval_history.requests_write(values, steps, batch_id=self.batch_id)
-        for row, pk in zip(requests, ids, strict=True):
-            self.requests[row["request_id"]] = pk
-            self.request_requester[row["request_id"]] = row["requester"]
-            if row["subject_type"] in ("contract", "payment") and row["subject_id"]:
-                self.request_subjects[pk] = (row["subject_type"], row["subject_id"])
+        _ids, counts = approval_history.requests_write(values, steps, batch_id=self.batch_id)
         self.written(counts)
-        self.load_credit_exceptions(requests, steps)
+        trading_history.credit_exceptions_write(exceptions, batch_id=self.batch_id)
+        self.written({"trading.creditexception": len(exceptions)})
 
-    def load_credit_exceptions(
+    def reserve_documents(self) -> None:
+        """The ids of the contracts and payments this load writes (as `load_contracts` and
+        `load_money` select them), and the requests that decided them: request id →
+        (document type, document id) in `request_documents`."""
+        contracts = [row["contract_no"] for row in self.rows("contracts") if _is_trade(row)]
+        self.contracts = dict(
+            zip(contracts, trading_history.ids_reserve("contract", len(contracts)), strict=True)
+        )
+        payments = [row["payment_id"] for row in self.rows("payments") if _is_settlement(row)]
+        self.payments = dict(
+            zip(payments, trading_history.ids_reserve("payment", len(payments)), strict=True)
+        )
+        for row in self.rows("approval_requests"):
+            kind, source = row["subject_type"], row["subject_id"]
+            pk = self.requests[row["request_id"]]
+            if kind == "contract" and source in self.contracts:
+                self.request_documents[pk] = ("trading.contract", str(self.contracts[source]))
+            elif kind == "payment" and source in self.payments:
+                self.request_documents[pk] = ("trading.payment", str(self.payments[source]))
+
+    def credit_exceptions(
         self, requests: list[dict[str, Any]], steps: dict[str, list[HistoryStep]]
-    ) -> None:
-        """The credit exceptions the old platform's credit-exception requests decided: one
-        per request, granted (approved) by the last person who approved it, refused, given
-        back (withdrawn) or still under approval as the request stands; the customer's standing
-        when it was asked for is not in the format (left at zero). Granted ones were valid on
-        the day they were granted only: they never let a document booked here through."""
+    ) -> list[dict[str, Any]]:
+        """The credit exceptions the old platform's credit-exception requests decided (their
+        rows, each with its reserved id): one per request, granted (approved) by the last
+        person who approved it, refused, given back (withdrawn) or still under approval as
+        the request stands; the customer's standing when it was asked for is not in the
+        format (left at zero). Granted ones were valid on the day they were granted only: they
+        never let a document booked here through."""
         values = []
-        linked = []
         for row in requests:
             if row["type"] != "credit_exception":
                 continue
@@ -718,15 +756,16 @@ class _Loader:
                     "source_id": row["request_id"],
                 }
             )
-            linked.append(row["status"] != "pending")
-        ids = trading_history.credit_exceptions_write(values, batch_id=self.batch_id)
-        for value, pk, link in zip(values, ids, linked, strict=True):
-            if link:  # a request still under approval is not bound: nothing may decide it now
+        ids = trading_history.ids_reserve("credit_exception", len(values))
+        for value, pk in zip(values, ids, strict=True):
+            value["id"] = pk
+            if value["status"] != CreditExceptionStatus.PENDING:
+                # A request still under approval is not bound: nothing may decide it now.
                 self.request_documents[value["approval_request_id"]] = (
                     credit_services.DOCUMENT_TYPE,
                     str(pk),
                 )
-        self.written({"trading.creditexception": len(ids)})
+        return values
 
     def payees(self, kinds: dict[str, str], fields: dict[str, str]) -> dict[str, dict[str, int]]:
         """Request id → {form field: user id} of the person its payment was paid to (payments'
@@ -788,7 +827,7 @@ class _Loader:
         values = []
         for row in self.rows("contracts"):
             number = row["contract_no"]
-            if row["kind"] not in CONTRACT_KINDS:
+            if not _is_trade(row):
                 self.skip(f"contracts of kind {row['kind']} (kept in their approval requests)")
                 continue
             own = lines.get(number, [])
@@ -803,6 +842,7 @@ class _Loader:
             contracts.append(row)
             values.append(
                 {
+                    "id": self.contracts[number],
                     "company_id": self.companies[row["company"]],
                     "number": number,
                     "revision": 0,
@@ -1002,17 +1042,16 @@ class _Loader:
                 }
             )
         payments = []
-        sources = []
         for row in self.rows("payments"):
-            if row["kind"] not in PAYMENT_KINDS or not row["partner"]:
+            if not _is_settlement(row):
                 self.skip(f"payments of kind {row['kind']} (kept in their approval requests)")
                 continue
             company = self.companies[row["company"]]
             contract = row["contract_no"] or ""
             request = row["approval_request_id"] or ""
-            sources.append(row["payment_id"])
             payments.append(
                 {
+                    "id": self.payments[row["payment_id"]],
                     "company_id": company,
                     "number": row["payment_id"],
                     "direction": row["direction"],
@@ -1034,10 +1073,9 @@ class _Loader:
                     "source_id": row["payment_id"],
                 }
             )
-        _invoice_ids, payment_ids, counts = trading_history.money_history_write(
+        _invoice_ids, _payment_ids, counts = trading_history.money_history_write(
             invoices, payments, batch_id=self.batch_id
         )
-        self.payments = dict(zip(sources, payment_ids, strict=True))
         self.written(counts)
 
     # ------------------------------------------------------------ credit exposure
@@ -1051,15 +1089,3 @@ class _Loader:
         self.written(
             {"trading.creditexposure": credit_services.exposure_rebuild(partner_ids=customers)}
         )
-
-    # ------------------------------------------------------------ links
-
-    def load_links(self) -> None:
-        """Approval requests point at the trading documents they decided."""
-        links = dict(self.request_documents)
-        for pk, (kind, source) in self.request_subjects.items():
-            if kind == "contract" and source in self.contracts:
-                links[pk] = ("trading.contract", str(self.contracts[source]))
-            elif kind == "payment" and source in self.payments:
-                links[pk] = ("trading.payment", str(self.payments[source]))
-        approval_history.request_documents_write(links)

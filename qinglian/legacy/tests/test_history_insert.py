@@ -3,7 +3,8 @@ defaults and come back with their ids in row order (whether every row names the 
 or not), and on PostgreSQL a large load's foreign keys are dropped and added back exactly as
 they were, checked at the end of the block — a dangling reference is refused there, and a
 block that fails gives the keys back with its rollback; a field can hold the row's own new id
-(an imported contract is its own original)."""
+(an imported contract is its own original); rows can name ids reserved for them beforehand
+(all of them or none), and what is written later comes after those."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 
 from qinglian.approvals.models import ApprovalTemplate, TemplateVersion
 from qinglian.core import history
-from qinglian.core.history import foreign_keys_checked_in_bulk, insert_history
+from qinglian.core.history import foreign_keys_checked_in_bulk, insert_history, reserve_ids
 from qinglian.legacy.loader import legacy_import
 from qinglian.legacy.models import ImportBatch
 from qinglian.org.factories import make_company, make_user
@@ -151,3 +152,43 @@ def test_fields_named_own_id_hold_the_rows_own_id():
     contracts = Contract.objects.filter(import_batch=report.batch_id)
     assert contracts.count() == report.written["trading.contract"] > 0
     assert all(pk == original for pk, original in contracts.values_list("pk", "original_id"))
+
+
+@pytest.mark.django_db
+def test_rows_keep_the_ids_reserved_for_them_and_later_rows_come_after():
+    company = make_company()
+    reserved = reserve_ids(Department, 2)
+    assert reserved[0] < reserved[1]
+    ids = insert_history(
+        Department,
+        [
+            {"id": reserved[1], "company_id": company.pk, "code": "D2", "name": "二部"},
+            {"id": reserved[0], "company_id": company.pk, "code": "D1", "name": "一部"},
+        ],
+    )
+    assert ids == [reserved[1], reserved[0]]
+    assert dict(Department.objects.filter(pk__in=ids).values_list("pk", "code")) == {
+        reserved[0]: "D1",
+        reserved[1]: "D2",
+    }
+    # a reserved id left unused is a gap: nothing written later takes it
+    skipped = reserve_ids(Department, 1)[0]
+    (later,) = insert_history(
+        Department, [{"company_id": company.pk, "code": "D3", "name": "三部"}]
+    )
+    assert later > skipped > reserved[1]
+    assert Department.objects.create(company=company, code="D4", name="四部").pk > later
+
+
+@pytest.mark.django_db
+def test_rows_name_their_ids_all_or_none():
+    company = make_company()
+    (reserved,) = reserve_ids(Department, 1)
+    with pytest.raises(ValueError, match="some rows name their id"):
+        insert_history(
+            Department,
+            [
+                {"id": reserved, "company_id": company.pk, "code": "D1", "name": "一部"},
+                {"company_id": company.pk, "code": "D2", "name": "二部"},
+            ],
+        )

@@ -134,6 +134,14 @@ def test_source_ids_are_kept_verbatim_and_history_is_not_fixed():
     request = ApprovalRequest.objects.get(source_id="AR-0001")
     assert request.status == "approved"
     assert request.document_type == "trading.contract" and request.document_id == str(contract.pk)
+    # the payment request points at its payment; the engineering payment's has no document
+    payment = ApprovalRequest.objects.get(source_id="AR-0002")
+    assert (payment.document_type, payment.document_id) == (
+        "trading.payment",
+        str(Payment.objects.get(source_id="PAY-0001").pk),
+    )
+    assert Payment.objects.get(source_id="PAY-0001").approval_request == payment
+    assert ApprovalRequest.objects.get(source_id="AR-0007").document_type == ""
     assert request.submitted_at == datetime.datetime.fromisoformat("2025-01-06T09:30:00+08:00")
     tasks = list(ApprovalTask.objects.filter(request=request).order_by("step__index"))
     assert [task.assignee.employee_number for task in tasks] == ["E002", "E003"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from qinglian.core.history import insert_history
+from qinglian.core.history import insert_history, reserve_ids
 
 from .. import costing
 from ..costing import NegativeStock, SeriesCosting, Valuation
@@ -87,6 +87,17 @@ def partner_status_write(rows: Sequence[Mapping[str, Any]], *, batch_id: str) ->
     """The partners' admission status history (PartnerStatusChange field values, each with
     `source_id`). Returns the rows written."""
     return len(insert_history(PartnerStatusChange, rows, batch_id=batch_id))
+
+
+# Ids taken before the rows are written, for the approval requests that decided them: each
+# request is then written once, already pointing at its document.
+IDS_OF = {"contract": Contract, "payment": Payment, "credit_exception": CreditException}
+
+
+def ids_reserve(kind: str, count: int) -> list[int]:
+    """`count` ids of the documents of `kind` (a key of IDS_OF), for rows written later in
+    this transaction that name them."""
+    return reserve_ids(IDS_OF[kind], count)
 
 
 def credit_exceptions_write(rows: Sequence[Mapping[str, Any]], *, batch_id: str) -> list[int]:
