@@ -57,13 +57,13 @@ _bulk_keys: ContextVar[_BulkKeys | None] = ContextVar("history_bulk_keys", defau
 
 
 @contextmanager
-def foreign_keys_checked_in_bulk() -> Iterator[_BulkKeys]:
+def foreign_keys_checked_in_bulk(enabled: bool = True) -> Iterator[_BulkKeys]:
     """Check the foreign keys of the tables large inserts write once per key at the end of the
-    block instead of once per row at commit (PostgreSQL; elsewhere nothing changes). The block
-    runs in a savepoint: if it raises, the keys come back with the rollback. Yields the
-    block's record (`seconds`: the time the keys took to come back)."""
+    block instead of once per row at commit (PostgreSQL; elsewhere, or not `enabled`, nothing
+    changes). The block runs in a savepoint: if it raises, the keys come back with the
+    rollback. Yields the block's record (`seconds`: the time the keys took to come back)."""
     state = _BulkKeys()
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not enabled:
         yield state
         return
     token = _bulk_keys.set(state)

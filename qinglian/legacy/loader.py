@@ -185,16 +185,28 @@ def can_import_legacy(user: Any) -> bool:
 
 
 def legacy_import(
-    folder: str | Path, *, actor: Any = None, dry_run: bool = False, label: str = ""
+    folder: str | Path,
+    *,
+    actor: Any = None,
+    dry_run: bool = False,
+    label: str = "",
+    online: bool = False,
 ) -> LoadReport:
     """Check the folder, then load it as one batch (or, `dry_run`, only check it). Raises
     LoadRefused, having written nothing, when the folder has errors or its history cannot be
-    booked. The same folder again returns the earlier batch's report (`created` False)."""
+    booked. The same folder again returns the earlier batch's report (`created` False).
+
+    `online`: others are using the installation meanwhile — the foreign keys of large tables
+    stay in place and are checked row by row at commit (slower), instead of being dropped and
+    checked in one pass at the end, which locks those tables, and the tables they refer to
+    (people, companies, partners …), until the batch commits."""
     with cyclic_collection_paused():
-        return _import(folder, actor=actor, dry_run=dry_run, label=label)
+        return _import(folder, actor=actor, dry_run=dry_run, label=label, online=online)
 
 
-def _import(folder: str | Path, *, actor: Any, dry_run: bool, label: str) -> LoadReport:
+def _import(
+    folder: str | Path, *, actor: Any, dry_run: bool, label: str, online: bool
+) -> LoadReport:
     started = time.perf_counter()
     batch = read_folder(folder)
     check_seconds = time.perf_counter() - started
@@ -222,7 +234,7 @@ def _import(folder: str | Path, *, actor: Any, dry_run: bool, label: str) -> Loa
     try:
         with transaction.atomic():
             loader = _Loader(batch, report, actor)
-            with foreign_keys_checked_in_bulk() as keys:
+            with foreign_keys_checked_in_bulk(enabled=not online) as keys:
                 loader.run()
             report.phases["foreign_keys"] = keys.seconds
             report.seconds = time.perf_counter() - started

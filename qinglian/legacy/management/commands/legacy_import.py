@@ -1,6 +1,6 @@
-"""`manage.py legacy_import FOLDER [--dry-run] [--json]`: check a folder in the legacy
-interchange format and load it as history in one atomic batch (nothing when it has errors);
-print the report: rows per table, records written, seconds, rows per second."""
+"""`manage.py legacy_import FOLDER [--dry-run] [--online] [--json]`: check a folder in the
+legacy interchange format and load it as history in one atomic batch (nothing when it has
+errors); print the report: rows per table, records written, seconds, rows per second."""
 
 import json
 from pathlib import Path
@@ -22,14 +22,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("folder")
         parser.add_argument("--dry-run", action="store_true", help="check only, load nothing")
+        parser.add_argument(
+            "--online",
+            action="store_true",
+            help=(
+                "others use the installation meanwhile: lock no table for the load (PostgreSQL "
+                "checks its references row by row at commit, slower)"
+            ),
+        )
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    def handle(self, *args: Any, folder: str, dry_run: bool, json: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, folder: str, dry_run: bool, online: bool, json: bool, **options: Any
+    ) -> None:
         path = Path(folder)
         if not path.is_dir():
             raise CommandError(f"{path} is not a folder")
         try:
-            report = legacy_import(path, dry_run=dry_run)
+            report = legacy_import(path, dry_run=dry_run, online=online)
         except LoadRefused as refused:
             for problem in refused.problems[:1000]:
                 self.stderr.write(str(problem))
