@@ -658,7 +658,7 @@ class _Loader:
         ):
             self.requests[row["request_id"]] = pk
             self.request_requester[row["request_id"]] = row["requester"]
-        self.reserve_documents()
+        self.reserve_documents(requests)
         exceptions = self.credit_exceptions(requests, steps)
         values = []
         for row in requests:
@@ -703,7 +703,7 @@ class _Loader:
         trading_history.credit_exceptions_write(exceptions, batch_id=self.batch_id)
         self.written({"trading.creditexception": len(exceptions)})
 
-    def reserve_documents(self) -> None:
+    def reserve_documents(self, requests: list[dict[str, Any]]) -> None:
         """The ids of the contracts and payments this load writes (as `load_contracts` and
         `load_money` select them), and the requests that decided them: request id →
         (document type, document id) in `request_documents`."""
@@ -715,7 +715,7 @@ class _Loader:
         self.payments = dict(
             zip(payments, trading_history.ids_reserve("payment", len(payments)), strict=True)
         )
-        for row in self.rows("approval_requests"):
+        for row in requests:
             kind, source = row["subject_type"], row["subject_id"]
             pk = self.requests[row["request_id"]]
             if kind == "contract" and source in self.contracts:
