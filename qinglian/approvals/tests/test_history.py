@@ -51,7 +51,7 @@ def request_row(pk: int, source: str, company, requester, status: str, submitted
     }
 
 
-def trail(request_id: int) -> list[tuple]:
+def trail(request_id: int) -> list[tuple[object, ...]]:
     return [
         (action.kind, action.actor_id, action.step_index, action.data, action.created_at)
         for action in ApprovalAction.objects.filter(request_id=request_id).order_by("pk")
