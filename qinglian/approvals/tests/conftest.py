@@ -53,8 +53,7 @@ class Flow:
         return {"title": "三号泊位进度款", "amount": amount, "project": self.project.pk, **extra}
 
 
-@pytest.fixture
-def flow(org) -> Flow:
+def build_flow(org) -> Flow:
     company = org.company_a
     head = make_user(company=company, roles=(RoleCode.DEPARTMENT_HEAD,), name="部门负责人")
     org_services.department_update(
@@ -75,6 +74,11 @@ def flow(org) -> Flow:
         actor=SYSTEM_ACTOR, code="payment", name="工程款支付", definition=PAYMENT_DEFINITION
     )
     return flow
+
+
+@pytest.fixture
+def flow(org, shared_layers) -> Flow:
+    return shared_layers.get("flow", build_flow, org)
 
 
 @pytest.fixture

@@ -24,7 +24,11 @@ from qinglian.org.models import Project, RoleAssignment, User
 
 
 @pytest.fixture
-def demo(db):
+def demo(db, shared_layers):
+    return shared_layers.get("demo", build_demo)
+
+
+def build_demo():
     demo_load()
     approval_templates_load()
 

@@ -2,6 +2,7 @@
 cases, a frozen clock, and history rows written the way an import of old approvals would
 (requests with their decisions, times and facts), so rules can be tested on exact data."""
 
+import contextlib
 import datetime
 import itertools
 from dataclasses import dataclass
@@ -107,8 +108,24 @@ class People:
     staff_a: User  # another employee of A (a payee)
 
 
-@pytest.fixture
-def people(org, frozen) -> People:
+@contextlib.contextmanager
+def frozen_at_now():
+    """The clock as the `frozen` fixture sets it, for the shared builds (see the root
+    conftest), which run before the test's own fixtures; a no-op once `frozen` has run."""
+    if isinstance(clock.now, FrozenClock):
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clock, "now", FrozenClock(NOW))
+        yield
+
+
+def build_people(org) -> People:
+    with frozen_at_now():
+        return _people(org)
+
+
+def _people(org) -> People:
     company = org.company_a
     head = make_user(
         company=company,
@@ -160,10 +177,20 @@ def people(org, frozen) -> People:
 
 
 @pytest.fixture
-def flows(people):
-    template_save(actor=SYSTEM_ACTOR, code="payment", name="付款", definition=PAYMENT)
-    template_save(actor=SYSTEM_ACTOR, code="expense", name="费用报销", definition=EXPENSE)
+def people(org, frozen, shared_layers) -> People:
+    return shared_layers.get("people", build_people, org)
+
+
+def build_flows(people) -> People:
+    with frozen_at_now():
+        template_save(actor=SYSTEM_ACTOR, code="payment", name="付款", definition=PAYMENT)
+        template_save(actor=SYSTEM_ACTOR, code="expense", name="费用报销", definition=EXPENSE)
     return people
+
+
+@pytest.fixture
+def flows(people, shared_layers):
+    return shared_layers.get("flows", build_flows, people)
 
 
 _serial = itertools.count(1)
@@ -283,9 +310,18 @@ def client_for(client, user):
 
 
 @pytest.fixture
-def world(org, flows):
+def world(org, flows, shared_layers):
     """A finding in A with a case for A's engineering department, an open finding in B, and
     a submitted rectification with a file."""
+    return shared_layers.get("world", build_world, org, flows)
+
+
+def build_world(org, flows):
+    with frozen_at_now():
+        return _world(org, flows)
+
+
+def _world(org, flows):
     for requester in (org.handler_a, org.handler_b):
         history_request(
             requester=requester,

@@ -14,11 +14,20 @@ from qinglian.supervision import services
 from qinglian.supervision.enums import CaseEventKind, CaseStatus, FindingStatus, Severity
 from qinglian.supervision.models import Case, CaseEvent, Finding, Rectification
 from qinglian.supervision.tasks import supervision_cases_escalate
-from qinglian.supervision.tests.conftest import NOW, days_ago, history_request
+from qinglian.supervision.tests.conftest import NOW, days_ago, frozen_at_now, history_request
 
 
 @pytest.fixture
-def finding(org, flows):
+def finding(org, flows, shared_layers):
+    return shared_layers.get("finding", build_finding, org, flows)
+
+
+def build_finding(org, flows):
+    with frozen_at_now():
+        return _finding(org)
+
+
+def _finding(org):
     history_request(
         requester=org.handler_a,
         amount="80000.00",

@@ -32,8 +32,7 @@ class Trading:
     warehouse_b: Warehouse
 
 
-@pytest.fixture
-def trading(org) -> Trading:
+def build_trading(org) -> Trading:
     def person(company, role, username, name):
         return make_user(company=company, roles=(role,), username=username, name=name)
 
@@ -57,6 +56,11 @@ def trading(org) -> Trading:
         warehouse_a=make_warehouse(company=a, code="WA", name="甲一号库"),
         warehouse_b=make_warehouse(company=b, code="WB", name="乙一号库"),
     )
+
+
+@pytest.fixture
+def trading(org, shared_layers) -> Trading:
+    return shared_layers.get("trading", build_trading, org)
 
 
 # ---------------------------------------------------------------- stock (goods in and out)
@@ -106,7 +110,11 @@ class StockWorld:
 
 
 @pytest.fixture
-def stock(org, trading) -> StockWorld:
+def stock(org, trading, shared_layers) -> StockWorld:
+    return shared_layers.get("stock", build_stock, org, trading)
+
+
+def build_stock(org, trading) -> StockWorld:
     from qinglian.trading.enums import ContractKind
     from qinglian.trading.factories import make_contract
 
@@ -150,8 +158,7 @@ class MasterFlows:
     leader_a: User
 
 
-@pytest.fixture
-def master_flows(org, trading) -> MasterFlows:
+def build_master_flows(org, trading) -> MasterFlows:
     from qinglian.approvals.services import template_save
     from qinglian.core.actors import SYSTEM_ACTOR
     from qinglian.trading.services.master import APPROVAL_FLOWS
@@ -174,6 +181,11 @@ def master_flows(org, trading) -> MasterFlows:
     )
 
 
+@pytest.fixture
+def master_flows(org, trading, shared_layers) -> MasterFlows:
+    return shared_layers.get("master_flows", build_master_flows, org, trading)
+
+
 # ---------------------------------------------------------------- contracts and money
 # The contract and payment approval flows with the people they route to in company A: the legal
 # reviewer (初审), finance (复核, and the finance check of payments), the leader in charge.
@@ -187,8 +199,7 @@ class MoneyFlows:
     salesperson_b: User
 
 
-@pytest.fixture
-def money_flows(trading, org) -> MoneyFlows:
+def build_money_flows(org, trading) -> MoneyFlows:
     from qinglian.approvals.services import template_save
     from qinglian.core.actors import SYSTEM_ACTOR
     from qinglian.trading.services import contracts as contract_services
@@ -211,3 +222,8 @@ def money_flows(trading, org) -> MoneyFlows:
             company=b, roles=(RoleCode.SALESPERSON,), username="salesperson_b", name="乙销售"
         ),
     )
+
+
+@pytest.fixture
+def money_flows(trading, org, shared_layers) -> MoneyFlows:
+    return shared_layers.get("money_flows", build_money_flows, org, trading)

@@ -27,7 +27,11 @@ pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture
-def world(org, trading, money_flows):
+def world(org, trading, money_flows, shared_layers):
+    return shared_layers.get("world", build_world, org, trading, money_flows)
+
+
+def build_world(org, trading, money_flows):
     from qinglian.approvals.services import template_save
 
     for flow in services.APPROVAL_FLOWS:

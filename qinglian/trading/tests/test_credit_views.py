@@ -33,7 +33,11 @@ class World:
 
 
 @pytest.fixture
-def world(org, trading, money_flows) -> World:
+def world(org, trading, money_flows, shared_layers) -> World:
+    return shared_layers.get("world", build_world, org, trading, money_flows)
+
+
+def build_world(org, trading, money_flows) -> World:
     from qinglian.approvals.services import template_save
 
     for flow in services.APPROVAL_FLOWS:

@@ -23,7 +23,11 @@ WHO = ["anonymous", "no_role", "wrong", "right", "inspector"]
 
 
 @pytest.fixture
-def world(org, trading, master_flows):
+def world(org, trading, master_flows, shared_layers):
+    return shared_layers.get("world", build_world, org, trading, master_flows)
+
+
+def build_world(org, trading, master_flows):
     a_partner = make_partner(
         company=org.company_a, kind=PartnerKind.SUPPLIER, admission_status="not_admitted"
     )

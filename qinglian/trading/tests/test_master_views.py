@@ -42,7 +42,11 @@ class World:
 
 
 @pytest.fixture
-def world(org, trading, master_flows) -> World:
+def world(org, trading, master_flows, shared_layers) -> World:
+    return shared_layers.get("world", build_world, org, trading, master_flows)
+
+
+def build_world(org, trading, master_flows) -> World:
     a_partner = make_partner(
         company=org.company_a, kind=PartnerKind.SUPPLIER, admission_status="not_admitted"
     )

@@ -44,8 +44,8 @@ API = {
 
 
 @pytest.fixture
-def world(stock, org):
-    return build_world(stock, org)
+def world(stock, org, shared_layers):
+    return shared_layers.get("world", build_world, stock, org)
 
 
 def user_for(who, world, org):

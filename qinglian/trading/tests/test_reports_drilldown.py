@@ -124,8 +124,8 @@ def build_world(stock, org) -> World:
 
 
 @pytest.fixture
-def world(stock, org) -> World:
-    return build_world(stock, org)
+def world(stock, org, shared_layers) -> World:
+    return shared_layers.get("world", build_world, stock, org)
 
 
 # ---------------------------------------------------------------- reading the pages

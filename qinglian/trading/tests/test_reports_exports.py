@@ -28,8 +28,8 @@ FIGURE_KINDS = {exports.QUANTITY, exports.MONEY, exports.PERCENT}
 
 
 @pytest.fixture
-def world(stock, org):
-    return build_world(stock, org)
+def world(stock, org, shared_layers):
+    return shared_layers.get("world", build_world, stock, org)
 
 
 def page_rows(html: str, testid: str = "report-row") -> list[list[D]]:

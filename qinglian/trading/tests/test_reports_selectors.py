@@ -46,8 +46,8 @@ pytestmark_db = pytest.mark.django_db
 
 
 @pytest.fixture
-def world(stock, org):
-    return build_world(stock, org)
+def world(stock, org, shared_layers):
+    return shared_layers.get("world", build_world, stock, org)
 
 
 @pytestmark_db

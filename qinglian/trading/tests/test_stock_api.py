@@ -39,7 +39,11 @@ def send(client, method, url, body=None):
 
 
 @pytest.fixture
-def world(stock, org):
+def world(stock, org, shared_layers):
+    return shared_layers.get("world", build_world, stock, org)
+
+
+def build_world(stock, org):
     from qinglian.approvals import services as approvals
 
     for flow in services.APPROVAL_FLOWS:

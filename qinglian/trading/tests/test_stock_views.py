@@ -24,7 +24,11 @@ def today():
 
 
 @pytest.fixture
-def world(stock, org):
+def world(stock, org, shared_layers):
+    return shared_layers.get("world", build_world, stock, org)
+
+
+def build_world(stock, org):
     """A posted receipt and issue, a draft receipt and a draft stocktake in company A."""
     from qinglian.approvals import services as approvals
 

@@ -13,14 +13,14 @@ from django.test import Client
 from qinglian.audit.models import AuditEvent
 from qinglian.trading.models.warnings import TradingWarning, WarningThresholds
 
-from .test_warnings_views import make_world
+from .test_warnings_views import build_world
 
 BASE = "/api/trading/warnings"
 
 
 @pytest.fixture
-def world(stock, org):
-    return make_world(stock, org)
+def world(stock, org, shared_layers):
+    return shared_layers.get("world", build_world, stock, org)
 
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]

@@ -16,12 +16,12 @@ from qinglian.trading.models.warnings import TradingWarning
 from qinglian.trading.services import warnings as services
 from qinglian.trading.tasks import trading_warnings_daily
 
-from .test_warnings_views import make_world
+from .test_warnings_views import build_world
 
 
 @pytest.fixture
-def world(stock, org):
-    return make_world(stock, org)
+def world(stock, org, shared_layers):
+    return shared_layers.get("world", build_world, stock, org)
 
 
 pytestmark = pytest.mark.django_db

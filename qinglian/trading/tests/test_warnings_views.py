@@ -30,11 +30,11 @@ def days(n):
 
 
 @pytest.fixture
-def world(stock, org):
-    return make_world(stock, org)
+def world(stock, org, shared_layers):
+    return shared_layers.get("world", build_world, stock, org)
 
 
-def make_world(stock, org):
+def build_world(stock, org):
     """In company A: the sales contract expiring (its owner: the salesperson), the customer
     over its credit limit (finance's), a stocktake variance (the keeper's); in company B: its
     purchase contract expiring."""
